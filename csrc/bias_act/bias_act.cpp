@@ -1,0 +1,148 @@
+// CPU kernels of zoo::bias_act: vectorized with at::vec, parallel over rows
+// with at::parallel_for. float and double take the vector path; half and
+// bfloat16 compute in float one element at a time.
+#include <ATen/AccumulateType.h>
+#include <ATen/Dispatch.h>
+#include <ATen/OpMathType.h>
+#include <ATen/Parallel.h>
+#include <torch/library.h>
+
+#include <vector>
+
+#include "bias_act/bias_act.h"
+
+namespace zoo::bias_act {
+namespace {
+
+using at::vec::Vectorized;
+
+constexpr int64_t kGrainElements = 32768;
+
+int64_t row_grain(int64_t row_length) {
+  return std::max<int64_t>(1, kGrainElements / std::max<int64_t>(1, row_length));
+}
+
+// Applies f(z, i) to z = x[i] + bias_i over one contiguous row of n elements and
+// writes out[i]. The bias is either one value for the whole row (bias_step 0)
+// or one value per element (bias_step 1), matching the two ways a row can lie
+// in the (outer, channels, inner) view.
+template <typename scalar_t, typename VecF, typename ScalarF>
+void map_row(int64_t n, const scalar_t* x, const scalar_t* bias, int bias_step,
+             scalar_t* out, VecF vec_f, ScalarF scalar_f) {
+  using opmath_t = at::opmath_type<scalar_t>;
+  int64_t i = 0;
+  if constexpr (std::is_same_v<scalar_t, opmath_t>) {
+    using Vec = Vectorized<scalar_t>;
+    const Vec zero(scalar_t(0));
+    for (; i + Vec::size() <= n; i += Vec::size()) {
+      Vec b = bias == nullptr ? zero
+              : bias_step == 0 ? Vec(bias[0])
+                               : Vec::loadu(bias + i);
+      vec_f(Vec::loadu(x + i) + b, i).store(out + i);
+    }
+  }
+  for (; i < n; ++i) {
+    const opmath_t b = bias == nullptr ? opmath_t(0) : opmath_t(bias[bias_step * i]);
+    out[i] = scalar_t(scalar_f(opmath_t(x[i]) + b, i));
+  }
+}
+
+// Runs map_row over every row of the (outer, channels, inner) view.
+// inner == 1: a row is one outer index and spans all channels (bias per element).
+// inner > 1:  a row is one (outer, channel) pair (one bias value for the row).
+template <typename scalar_t, typename RowF>
+void for_each_row(const Layout& l, RowF row_f) {
+  if (l.inner == 1) {
+    at::parallel_for(0, l.outer, row_grain(l.channels), [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r) row_f(r * l.channels, l.channels, 0, 1);
+    });
+  } else {
+    at::parallel_for(0, l.outer * l.channels, row_grain(l.inner), [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r) row_f(r * l.inner, l.inner, r % l.channels, 0);
+    });
+  }
+}
+
+at::Tensor bias_act_cpu(const at::Tensor& x, const std::optional<at::Tensor>& bias,
+                        c10::string_view act, int64_t dim) {
+  const Layout l = check_args(x, bias, act, dim);
+  const at::Tensor xc = x.contiguous();
+  const at::Tensor bc = bias.has_value() ? bias->contiguous() : at::Tensor();
+  at::Tensor y = at::empty_like(xc);
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "bias_act_cpu", [&] {
+    const scalar_t* xp = xc.const_data_ptr<scalar_t>();
+    const scalar_t* bp = bc.defined() ? bc.const_data_ptr<scalar_t>() : nullptr;
+    scalar_t* yp = y.mutable_data_ptr<scalar_t>();
+    dispatch_activation(l.act, [&](auto a) {
+      constexpr Activation A = decltype(a)::value;
+      for_each_row<scalar_t>(l, [&](int64_t start, int64_t n, int64_t b_off, int b_step) {
+        map_row<scalar_t>(
+            n, xp + start, bp == nullptr ? nullptr : bp + b_off, b_step, yp + start,
+            [](auto z, int64_t) { return forward<A>(z); },
+            [](auto z, int64_t) { return forward<A>(z); });
+      });
+    });
+  });
+  return y;
+}
+
+// grad_bias[c] = sum over (outer, inner) of grad_x, accumulated in at::acc_type
+// (double for float) so long reductions stay accurate. Threads own disjoint
+// channel ranges and walk the rows in memory order.
+template <typename scalar_t>
+void reduce_to_channels(const Layout& l, const scalar_t* gx, scalar_t* gb) {
+  using acc_t = at::acc_type<scalar_t, /*is_cuda=*/false>;
+  at::parallel_for(0, l.channels, 1, [&](int64_t c0, int64_t c1) {
+    std::vector<acc_t> acc(c1 - c0, acc_t(0));
+    for (int64_t o = 0; o < l.outer; ++o) {
+      for (int64_t c = c0; c < c1; ++c) {
+        const scalar_t* row = gx + (o * l.channels + c) * l.inner;
+        acc_t s = 0;
+        for (int64_t i = 0; i < l.inner; ++i) s += acc_t(row[i]);
+        acc[c - c0] += s;
+      }
+    }
+    for (int64_t c = c0; c < c1; ++c) gb[c] = scalar_t(acc[c - c0]);
+  });
+}
+
+std::tuple<at::Tensor, at::Tensor> bias_act_backward_cpu(
+    const at::Tensor& grad, const at::Tensor& x, const std::optional<at::Tensor>& bias,
+    c10::string_view act, int64_t dim, bool compute_bias_grad) {
+  const Layout l = check_args(x, bias, act, dim);
+  check_backward_args(grad, x);
+  const at::Tensor xc = x.contiguous();
+  const at::Tensor gc = grad.contiguous();
+  const at::Tensor bc = bias.has_value() ? bias->contiguous() : at::Tensor();
+  at::Tensor gx = at::empty_like(xc);
+  const bool want_gb = compute_bias_grad && bc.defined();
+  at::Tensor gb = want_gb ? at::empty_like(bc) : at::empty({0}, x.options());
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "bias_act_backward_cpu", [&] {
+    using opmath_t = at::opmath_type<scalar_t>;
+    const scalar_t* xp = xc.const_data_ptr<scalar_t>();
+    const scalar_t* gp = gc.const_data_ptr<scalar_t>();
+    const scalar_t* bp = bc.defined() ? bc.const_data_ptr<scalar_t>() : nullptr;
+    scalar_t* gxp = gx.mutable_data_ptr<scalar_t>();
+    dispatch_activation(l.act, [&](auto a) {
+      constexpr Activation A = decltype(a)::value;
+      for_each_row<scalar_t>(l, [&](int64_t start, int64_t n, int64_t b_off, int b_step) {
+        const scalar_t* g = gp + start;
+        map_row<scalar_t>(
+            n, xp + start, bp == nullptr ? nullptr : bp + b_off, b_step, gxp + start,
+            [g](auto z, int64_t i) { return decltype(z)::loadu(g + i) * derivative<A>(z); },
+            [g](auto z, int64_t i) { return opmath_t(g[i]) * derivative<A>(z); });
+      });
+    });
+    if (want_gb) reduce_to_channels<scalar_t>(l, gxp, gb.mutable_data_ptr<scalar_t>());
+  });
+  return {gx, gb};
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(zoo, CPU, m) {
+  m.impl("bias_act", &bias_act_cpu);
+  m.impl("bias_act_backward", &bias_act_backward_cpu);
+}
+
+}  // namespace zoo::bias_act

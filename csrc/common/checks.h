@@ -1,0 +1,46 @@
+// Argument checks whose messages name the argument and what was expected,
+// so a user sees "zoo.bias_act: argument 'bias' must be 1-D, got 2-D" instead
+// of an anonymous assertion.
+#pragma once
+
+#include <ATen/ATen.h>
+#include <c10/util/Exception.h>
+
+#define ZOO_CHECK_ARG(cond, op, arg, ...) \
+  TORCH_CHECK(cond, "zoo.", op, ": argument '", arg, "' ", __VA_ARGS__)
+
+namespace zoo {
+
+// Wraps a possibly negative dimension index, naming the argument on failure.
+inline int64_t wrap_dim(const char* op, const char* arg, int64_t dim, int64_t rank) {
+  ZOO_CHECK_ARG(dim >= -rank && dim < rank, op, arg,
+                "must be in [", -rank, ", ", rank - 1, "] for a ", rank,
+                "-D input, got ", dim);
+  return dim < 0 ? dim + rank : dim;
+}
+
+inline void check_floating(const char* op, const char* arg, const at::Tensor& t) {
+  ZOO_CHECK_ARG(at::isFloatingType(t.scalar_type()), op, arg,
+                "must be a floating-point tensor, got ", t.scalar_type());
+}
+
+inline void check_same_dtype(const char* op, const char* arg, const at::Tensor& t,
+                             const char* ref_arg, const at::Tensor& ref) {
+  ZOO_CHECK_ARG(t.scalar_type() == ref.scalar_type(), op, arg,
+                "must have the same dtype as '", ref_arg, "', got ", t.scalar_type(),
+                " and ", ref.scalar_type());
+}
+
+inline void check_same_device(const char* op, const char* arg, const at::Tensor& t,
+                              const char* ref_arg, const at::Tensor& ref) {
+  ZOO_CHECK_ARG(t.device() == ref.device(), op, arg, "must be on the same device as '",
+                ref_arg, "', got ", t.device(), " and ", ref.device());
+}
+
+inline void check_same_shape(const char* op, const char* arg, const at::Tensor& t,
+                             const char* ref_arg, const at::Tensor& ref) {
+  ZOO_CHECK_ARG(t.sizes() == ref.sizes(), op, arg, "must have the same shape as '",
+                ref_arg, "', got ", t.sizes(), " and ", ref.sizes());
+}
+
+}  // namespace zoo

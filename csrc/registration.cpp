@@ -1,0 +1,34 @@
+// Every zoo operator's schema, in one always-compiled file, so a CPU-only build
+// still defines every op (a missing CUDA kernel is a clean "not implemented for
+// CUDA"). Kernels register themselves per device in csrc/<family>/.
+//
+// The pybind11 module carries only build facts a user needs from Python; all
+// tensor ops go through the dispatcher (torch.ops.zoo.*).
+#include <Python.h>
+#include <torch/library.h>
+#include <torch/version.h>
+#include <pybind11/pybind11.h>
+
+#ifndef ZOO_CUDA_ARCHS
+#define ZOO_CUDA_ARCHS ""
+#endif
+
+TORCH_LIBRARY(zoo, m) {
+  // Fake kernels and autograd are registered by each family's zoo/ops/<family>.py
+  // when zoo.ops loads this extension.
+  m.def("bias_act(Tensor x, Tensor? bias, str act, int dim) -> Tensor");
+  m.def(
+      "bias_act_backward(Tensor grad, Tensor x, Tensor? bias, str act, int dim, "
+      "bool compute_bias_grad) -> (Tensor, Tensor)");
+}
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.doc() = "zoo's compiled kernels; ops are under torch.ops.zoo";
+#ifdef ZOO_WITH_CUDA
+  m.attr("cuda_compiled") = true;
+#else
+  m.attr("cuda_compiled") = false;
+#endif
+  m.attr("cuda_archs") = ZOO_CUDA_ARCHS;
+  m.attr("torch_version") = TORCH_VERSION;
+}

@@ -1,0 +1,42 @@
+"""zoo's operators: our C++/CUDA kernels (torch.ops.zoo.*) behind PyTorch-style wrappers.
+
+Each op family lives in its own module with its PyTorch reference; `backend(...)`
+and $ZOO_KERNELS choose between the two (see zoo.ops.backend).
+"""
+
+from zoo.ops import _extension
+from zoo.ops.backend import (
+    BACKENDS,
+    ExtensionUnavailableError,
+    KernelFallbackWarning,
+    backend,
+    current,
+    use_extension,
+)
+from zoo.ops.bias_act import ACTIVATIONS, bias_act, bias_act_reference
+
+extension_status = _extension.status
+
+# Load zoo._C now, outside any torch.compile trace (dynamo cannot trace the
+# loader's lock). A failure is only recorded here; `auto` warns on first use.
+if current() != "torch":
+    extension_status()
+
+# Op name (as used in ModelSpec.ops) -> (zoo op, PyTorch reference).
+OPS = {
+    "bias_act": (bias_act, bias_act_reference),
+}
+
+__all__ = [
+    "ACTIVATIONS",
+    "BACKENDS",
+    "OPS",
+    "ExtensionUnavailableError",
+    "KernelFallbackWarning",
+    "backend",
+    "bias_act",
+    "bias_act_reference",
+    "current",
+    "extension_status",
+    "use_extension",
+]

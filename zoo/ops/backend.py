@@ -1,0 +1,92 @@
+"""Chooses, per call, between our compiled kernels and the pure-PyTorch reference.
+
+  ZOO_KERNELS=auto   (default) our kernels where zoo._C is loaded and supports the
+                     tensor's device; otherwise the reference, with one warning
+                     that says why and how to fix it.
+  ZOO_KERNELS=ext    our kernels or an error (for benchmarks and CI).
+  ZOO_KERNELS=torch  the reference everywhere; zoo._C is never imported.
+
+`backend("torch")` overrides the environment for a block of code, per thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import warnings
+from typing import Iterator
+
+import torch
+
+from zoo.ops import _extension
+
+BACKENDS = ("auto", "ext", "torch")
+ENV_VAR = "ZOO_KERNELS"
+
+
+class ExtensionUnavailableError(RuntimeError):
+    """Raised in `ext` mode when our kernels cannot serve a call."""
+
+
+class KernelFallbackWarning(RuntimeWarning):
+    """Emitted once per reason when `auto` falls back to the reference ops."""
+
+
+_local = threading.local()
+_warned: set[str] = set()
+
+
+def _validate(name: str, source: str) -> str:
+    if name not in BACKENDS:
+        raise ValueError(f"{source} must be one of {', '.join(BACKENDS)}; got {name!r}")
+    return name
+
+
+def current() -> str:
+    """The backend in force: the innermost `backend(...)` block, else $ZOO_KERNELS, else auto."""
+    override = getattr(_local, "backend", None)
+    if override is not None:
+        return override
+    return _validate(os.environ.get(ENV_VAR, "auto") or "auto", ENV_VAR)
+
+
+@contextlib.contextmanager
+def backend(name: str) -> Iterator[None]:
+    """Use backend `name` ('auto', 'ext' or 'torch') inside the block, in this thread."""
+    _validate(name, "backend name")
+    previous = getattr(_local, "backend", None)
+    _local.backend = name
+    try:
+        yield
+    finally:
+        _local.backend = previous
+
+
+def _warn_once(reason: str) -> None:
+    if reason not in _warned:
+        _warned.add(reason)
+        warnings.warn(f"zoo: using the PyTorch reference ops: {reason}", KernelFallbackWarning, stacklevel=4)
+
+
+def use_extension(device: torch.device) -> bool:
+    """Whether an op on `device` should run our kernel (True) or the reference (False)."""
+    mode = current()
+    if mode == "torch":
+        return False
+    status = _extension.status()
+    if not status.loaded:
+        if mode == "ext":
+            raise ExtensionUnavailableError(f"{ENV_VAR}=ext but {status.error}")
+        _warn_once(status.error)
+        return False
+    if device.type in status.device_types:
+        return True
+    reason = (
+        f"zoo._C has no kernels for device type '{device.type}' "
+        f"(it supports {', '.join(status.device_types)}; CUDA kernels need a build with a CUDA toolkit)"
+    )
+    if mode == "ext":
+        raise ExtensionUnavailableError(f"{ENV_VAR}=ext but {reason}")
+    _warn_once(reason)
+    return False

@@ -1,0 +1,91 @@
+"""Fused bias + activation, y = act(x + bias): the epilogue of our linear and conv layers.
+
+Python half of csrc/bias_act/: the typed wrapper, the PyTorch reference (test
+oracle and fallback), the fake kernel and the autograd formula, whose backward
+is our own kernel (zoo::bias_act_backward).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+import torch.nn.functional as F
+
+from zoo.ops import _extension
+from zoo.ops.backend import use_extension
+
+ACTIVATIONS = {
+    "identity": lambda z: z,
+    "relu": F.relu,
+    "gelu": F.gelu,
+    "gelu_tanh": functools.partial(F.gelu, approximate="tanh"),
+    "silu": F.silu,
+}
+
+
+def bias_act(x: torch.Tensor, bias: torch.Tensor | None = None, act: str = "relu", dim: int = 1) -> torch.Tensor:
+    """act(x + bias), with the 1-D `bias` broadcast along dimension `dim` of x."""
+    if use_extension(x.device):
+        return torch.ops.zoo.bias_act.default(x, bias, act, dim)
+    return bias_act_reference(x, bias, act, dim)
+
+
+def _check_reference_args(x: torch.Tensor, bias: torch.Tensor | None, act: str, dim: int) -> None:
+    """The checks the C++ kernels make, with the same messages, for the reference path."""
+    if act not in ACTIVATIONS:
+        raise ValueError(f"zoo.bias_act: argument 'act' must be one of {', '.join(map(repr, ACTIVATIONS))}, got {act!r}")
+    if not x.is_floating_point():
+        raise ValueError(f"zoo.bias_act: argument 'x' must be a floating-point tensor, got {x.dtype}")
+    if bias is None:
+        return
+    if not -x.dim() <= dim < x.dim():
+        raise ValueError(f"zoo.bias_act: argument 'dim' must be in [{-x.dim()}, {x.dim() - 1}], got {dim}")
+    if bias.dim() != 1 or bias.numel() != x.size(dim):
+        raise ValueError(
+            f"zoo.bias_act: argument 'bias' must be 1-D with x.size(dim) = {x.size(dim)} elements, "
+            f"got shape {tuple(bias.shape)}"
+        )
+    if bias.dtype != x.dtype:
+        raise ValueError(f"zoo.bias_act: argument 'bias' must have the same dtype as 'x', got {bias.dtype} and {x.dtype}")
+    if bias.device != x.device:
+        raise ValueError(f"zoo.bias_act: argument 'bias' must be on the same device as 'x', got {bias.device} and {x.device}")
+
+
+def bias_act_reference(x: torch.Tensor, bias: torch.Tensor | None = None, act: str = "relu", dim: int = 1) -> torch.Tensor:
+    """Pure-PyTorch bias_act: the oracle our kernels are tested against."""
+    _check_reference_args(x, bias, act, dim)
+    if bias is not None:
+        shape = [1] * x.dim()
+        shape[dim] = -1
+        x = x + bias.view(shape)
+    return ACTIVATIONS[act](x)
+
+
+def _fake_bias_act(x, bias, act, dim):
+    return torch.empty_like(x, memory_format=torch.contiguous_format)
+
+
+def _fake_bias_act_backward(grad, x, bias, act, dim, compute_bias_grad):
+    grad_bias = torch.empty_like(bias) if bias is not None and compute_bias_grad else x.new_empty(0)
+    return torch.empty_like(x, memory_format=torch.contiguous_format), grad_bias
+
+
+def _setup_context(ctx, inputs, output):
+    x, bias, act, dim = inputs
+    ctx.save_for_backward(x, bias)
+    ctx.act, ctx.dim = act, dim
+
+
+def _backward(ctx, grad):
+    x, bias = ctx.saved_tensors
+    want_bias = bias is not None and ctx.needs_input_grad[1]
+    grad_x, grad_bias = torch.ops.zoo.bias_act_backward.default(grad, x, bias, ctx.act, ctx.dim, want_bias)
+    return grad_x, (grad_bias if want_bias else None), None, None
+
+
+@_extension.on_load
+def _register() -> None:
+    torch.library.register_fake("zoo::bias_act")(_fake_bias_act)
+    torch.library.register_fake("zoo::bias_act_backward")(_fake_bias_act_backward)
+    torch.library.register_autograd("zoo::bias_act", _backward, setup_context=_setup_context)
