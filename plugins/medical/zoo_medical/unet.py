@@ -1,0 +1,85 @@
+"""U-Net for 2D or 3D segmentation, `spatial_dims` as in MONAI (Ronneberger et al. 2015; Cicek et al. 2016).
+
+Each level: two 3x3(x3) convolutions whose bias + ReLU run in zoo's fused
+bias_act kernel; max-pool down, transposed conv up, skip connections by
+concatenation. Spatial sizes must be divisible by 2**(len(channels) - 1).
+"""
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+import zoo
+from zoo.nn import Conv2dAct, Conv3dAct
+
+_CONV_ACT = {2: Conv2dAct, 3: Conv3dAct}
+_POOL = {2: nn.MaxPool2d, 3: nn.MaxPool3d}
+_UP = {2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}
+_HEAD = {2: nn.Conv2d, 3: nn.Conv3d}
+
+
+def _double_conv(spatial_dims: int, cin: int, cout: int) -> nn.Sequential:
+    conv = _CONV_ACT[spatial_dims]
+    return nn.Sequential(conv(cin, cout, 3, padding=1), conv(cout, cout, 3, padding=1))
+
+
+class UNet(nn.Module):
+    def __init__(self, spatial_dims: int = 3, in_channels: int = 1, out_channels: int = 2,
+                 channels: Sequence[int] = (16, 32, 64)):
+        super().__init__()
+        if spatial_dims not in _CONV_ACT:
+            raise ValueError(f"argument 'spatial_dims' must be 2 or 3, got {spatial_dims}")
+        if len(channels) < 2:
+            raise ValueError(f"argument 'channels' needs at least 2 levels, got {tuple(channels)}")
+        self.spatial_dims = spatial_dims
+        self.down = nn.ModuleList()
+        cin = in_channels
+        for c in channels:
+            self.down.append(_double_conv(spatial_dims, cin, c))
+            cin = c
+        self.pool = _POOL[spatial_dims](2)
+        self.up = nn.ModuleList()
+        self.merge = nn.ModuleList()
+        for deep, shallow in zip(reversed(channels[1:]), reversed(channels[:-1])):
+            self.up.append(_UP[spatial_dims](deep, shallow, 2, stride=2))
+            self.merge.append(_double_conv(spatial_dims, 2 * shallow, shallow))
+        self.head = _HEAD[spatial_dims](channels[0], out_channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-voxel class logits, (batch, out_channels, *spatial)."""
+        factor = 2 ** (len(self.down) - 1)
+        if any(s % factor for s in x.shape[2:]):
+            raise ValueError(f"input spatial size {tuple(x.shape[2:])} must be divisible by {factor}")
+        skips = []
+        for i, block in enumerate(self.down):
+            x = block(x if i == 0 else self.pool(x))
+            skips.append(x)
+        for up, merge, skip in zip(self.up, self.merge, reversed(skips[:-1])):
+            x = merge(torch.cat([up(x), skip], dim=1))
+        return self.head(x)
+
+
+def _volumes(config, batch_size):
+    g = torch.Generator().manual_seed(0)
+    side = 32 if config["spatial_dims"] == 3 else 64
+    shape = (batch_size, config["in_channels"]) + (side,) * config["spatial_dims"]
+    return (torch.randn(shape, generator=g),)
+
+
+def _spec(name: str, spatial_dims: int, num_params: int) -> zoo.ModelSpec:
+    return zoo.ModelSpec(
+        name=name,
+        builder=UNet,
+        domain="medical",
+        task="segmentation",
+        inputs=_volumes,
+        default_config={"spatial_dims": spatial_dims, "in_channels": 1, "out_channels": 2, "channels": (16, 32, 64)},
+        paper="https://arxiv.org/abs/1505.04597" if spatial_dims == 2 else "https://arxiv.org/abs/1606.06650",
+        ops=("bias_act",),
+        num_params=num_params,
+    )
+
+
+UNET_2D = _spec("unet2d", 2, 116770)
+UNET_3D = _spec("unet3d", 3, 339266)

@@ -1,0 +1,52 @@
+"""The seed's text classifier: Embedding -> LSTM -> Dense -> softmax.
+
+The dense layer's bias + ReLU run in zoo's fused bias_act kernel. The LSTM is
+torch.nn.LSTM until zoo.nn.LSTM lands (recurrent kernels); its parameter names
+are the ones zoo.nn.LSTM keeps, so checkpoints will carry over.
+"""
+
+import torch
+from torch import nn
+
+import zoo
+from zoo.nn import LinearAct
+
+
+class LSTMClassifier(nn.Module):
+    def __init__(self, vocab_size: int = 20000, embed_dim: int = 128, hidden_size: int = 128,
+                 num_classes: int = 2, padding_idx: int = 0):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=padding_idx)
+        self.lstm = nn.LSTM(embed_dim, hidden_size, batch_first=True)
+        self.dense = LinearAct(hidden_size, hidden_size, activation="relu")
+        self.head = nn.Linear(hidden_size, num_classes)
+
+    def forward_features(self, tokens: torch.Tensor) -> torch.Tensor:
+        """The last hidden state after the dense layer, (batch, hidden_size)."""
+        _, (h_n, _) = self.lstm(self.embedding(tokens))
+        return self.dense(h_n[-1])
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Class logits, (batch, num_classes); `predict_proba` applies the softmax."""
+        return self.head(self.forward_features(tokens))
+
+    def predict_proba(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.forward(tokens).softmax(dim=-1)
+
+
+def _tokens(config, batch_size):
+    g = torch.Generator().manual_seed(0)
+    return (torch.randint(1, config["vocab_size"], (batch_size, 32), generator=g),)
+
+
+LSTM_CLASSIFIER = zoo.ModelSpec(
+    name="lstm_classifier",
+    builder=LSTMClassifier,
+    domain="nlp",
+    task="text-classification",
+    inputs=_tokens,
+    default_config={"vocab_size": 20000, "embed_dim": 128, "hidden_size": 128, "num_classes": 2, "padding_idx": 0},
+    paper="https://www.bioinf.jku.at/publications/older/2604.pdf (Hochreiter & Schmidhuber 1997)",
+    ops=("bias_act",),
+    num_params=2708866,
+)

@@ -1,0 +1,149 @@
+"""Model entries (ModelSpec) and the strict registry that holds them.
+
+Strict as torchvision's is: a second registration of a name is an error naming
+both sources, never a silent overwrite. Lookups of unknown names suggest the
+closest names and name any plugin that failed to load.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import fnmatch
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping
+
+import torch
+from torch import nn
+
+InputsFn = Callable[[Mapping[str, Any], int], tuple]
+
+
+class UnknownModelError(KeyError):
+    """No model of that name is registered; the message suggests close names."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0])
+
+
+class DuplicateModelError(ValueError):
+    """Two sources registered the same model name."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything the zoo knows about one model: how to build it and what it is.
+
+    `inputs(config, batch_size)` makes example inputs for a model built with
+    `config`, so tests, `zoo check` and `zoo bench` run any model without knowing
+    its domain. `num_params` is declared for the default config and checked by
+    the tests.
+    """
+
+    name: str
+    builder: Callable[..., nn.Module]
+    domain: str
+    task: str
+    inputs: InputsFn
+    default_config: Mapping[str, Any] = field(default_factory=dict)
+    paper: str = ""
+    ops: tuple[str, ...] = ()
+    num_params: int | None = None
+    source: str = "user code"
+
+    def __post_init__(self) -> None:
+        for attr in ("name", "domain", "task"):
+            value = getattr(self, attr)
+            if not isinstance(value, str) or not value:
+                raise ValueError(f"ModelSpec argument '{attr}' must be a non-empty string, got {value!r}")
+        for attr in ("builder", "inputs"):
+            if not callable(getattr(self, attr)):
+                raise TypeError(f"ModelSpec argument '{attr}' of {self.name!r} must be callable")
+        object.__setattr__(self, "ops", tuple(self.ops))
+        object.__setattr__(self, "default_config", dict(self.default_config))
+
+    def config(self, **overrides: Any) -> dict[str, Any]:
+        """The default config updated with `overrides`, each of which must be a known option."""
+        unknown = sorted(set(overrides) - set(self.default_config))
+        if unknown:
+            known = ", ".join(sorted(self.default_config)) or "none"
+            raise TypeError(f"{self.name!r} has no config option {', '.join(map(repr, unknown))}; options are: {known}")
+        return {**self.default_config, **overrides}
+
+    def build(self, **overrides: Any) -> nn.Module:
+        """A freshly initialised model, in eval mode."""
+        return self.builder(**self.config(**overrides)).eval()
+
+    def example_inputs(self, batch_size: int = 2, **overrides: Any) -> tuple[torch.Tensor, ...]:
+        """Example inputs for the model built with the same `overrides`."""
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"argument 'batch_size' must be a positive int, got {batch_size!r}")
+        inputs = self.inputs(self.config(**overrides), batch_size)
+        return inputs if isinstance(inputs, tuple) else (inputs,)
+
+
+class Registry:
+    """Name -> ModelSpec, with fnmatch listing and helpful misses."""
+
+    def __init__(self) -> None:
+        self._specs: dict[str, ModelSpec] = {}
+        self.failed_sources: dict[str, str] = {}  # source -> error, for lookup messages
+
+    def register(self, spec: ModelSpec, *, source: str | None = None) -> ModelSpec:
+        """Add one spec; a name already present is a DuplicateModelError naming both sources."""
+        return self.register_all([spec], source=source)[0]
+
+    def register_all(self, specs: Iterable[ModelSpec], *, source: str | None = None) -> list[ModelSpec]:
+        """Add specs all or nothing, so a source that clashes leaves no partial entries."""
+        staged: dict[str, ModelSpec] = {}
+        for spec in specs:
+            if not isinstance(spec, ModelSpec):
+                raise TypeError(f"register() takes a zoo.ModelSpec, got {type(spec).__name__}")
+            if source is not None:
+                spec = dataclasses.replace(spec, source=source)
+            other = self._specs.get(spec.name) or staged.get(spec.name)
+            if other is not None:
+                raise DuplicateModelError(
+                    f"model {spec.name!r} is registered twice: by {other.source} and by {spec.source}"
+                )
+            staged[spec.name] = spec
+        self._specs.update(staged)
+        return list(staged.values())
+
+    def unregister_source(self, source: str) -> None:
+        """Drop every model that `source` registered."""
+        self._specs = {n: s for n, s in self._specs.items() if s.source != source}
+
+    def get(self, name: str) -> ModelSpec:
+        try:
+            return self._specs[name]
+        except KeyError:
+            raise UnknownModelError(self._miss_message(name)) from None
+
+    def _miss_message(self, name: str) -> str:
+        message = f"unknown model {name!r}"
+        close = difflib.get_close_matches(name, self._specs, n=3, cutoff=0.5)
+        if close:
+            message += f"; did you mean {', '.join(map(repr, close))}?"
+        elif not self._specs:
+            message += "; no models are registered (is a zoo plugin installed? see `zoo plugins`)"
+        if self.failed_sources:
+            failed = "; ".join(f"{src}: {err}" for src, err in self.failed_sources.items())
+            message += f". Plugins that failed to load (they may provide it): {failed}"
+        return message
+
+    def names(self, pattern: str = "*", *, domain: str | None = None, task: str | None = None) -> list[str]:
+        """Sorted names matching the fnmatch `pattern` and, if given, the domain and task."""
+        return sorted(
+            name
+            for name, spec in self._specs.items()
+            if fnmatch.fnmatchcase(name, pattern)
+            and (domain is None or spec.domain == domain)
+            and (task is None or spec.task == task)
+        )
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._specs
+
+    def __len__(self) -> int:
+        return len(self._specs)
