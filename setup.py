@@ -4,6 +4,9 @@ Knobs (environment):
   ZOO_FORCE_CUDA=1   compile the CUDA sources even if no toolkit is detected
   ZOO_SKIP_CUDA=1    never compile the CUDA sources
   ZOO_DEBUG=1        -O0 -g, no NDEBUG
+  ZOO_CPU_ISA=avx512|avx2|default   the instruction set of the at::vec CPU kernels;
+                     defaults to the best one this machine's torch reports. zoo.ops
+                     refuses a build whose ISA the running CPU lacks.
   TORCH_CUDA_ARCH_LIST, MAX_JOBS, CUDA_HOME are honoured as torch.utils.cpp_extension does.
 CUDA is never gated on torch.cuda.is_available(): build machines have no GPU.
 """
@@ -63,18 +66,44 @@ def _cuda_arch_list():
     return os.environ.get("TORCH_CUDA_ARCH_LIST", "native")
 
 
+# ISA -> (compiler flags, macros) that make at::vec use that instruction set,
+# as PyTorch's own per-ISA kernel builds do.
+CPU_ISAS = {
+    "avx512": (
+        ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mfma", "-mf16c"],
+        [("CPU_CAPABILITY", "AVX512"), ("CPU_CAPABILITY_AVX512", None)],
+    ),
+    "avx2": (["-mavx2", "-mfma", "-mf16c"], [("CPU_CAPABILITY", "AVX2"), ("CPU_CAPABILITY_AVX2", None)]),
+    "default": ([], [("CPU_CAPABILITY", "DEFAULT")]),
+}
+
+
+def _cpu_isa():
+    import torch
+
+    detected = torch.backends.cpu.get_cpu_capability().lower()
+    isa = os.environ.get("ZOO_CPU_ISA", detected if detected in CPU_ISAS else "default")
+    if isa not in CPU_ISAS:
+        raise SystemExit(f"ZOO_CPU_ISA must be one of {', '.join(CPU_ISAS)}, got {isa!r}")
+    return isa
+
+
 def _extension():
     sources = sorted(glob.glob("csrc/**/*.cpp", recursive=True))
     cuda_sources = sorted(glob.glob("csrc/**/*.cu", recursive=True))
     debug = _flag("ZOO_DEBUG")
     opt = ["-O0", "-g"] if debug else ["-O3"]
-    cxx = opt + ["-fdiagnostics-color=always"]
+    isa = _cpu_isa()
+    isa_flags, isa_macros = CPU_ISAS[isa]
+    # at::parallel_for is an inline `#pragma omp parallel`: without OpenMP it runs serially.
+    cxx = opt + isa_flags + ["-fopenmp", "-fdiagnostics-color=always"]
     # pip's nvidia-* wheels ship headers (cublas, cusparse) that torch's CUDA headers include.
     nvidia_include = glob.glob(os.path.join(sysconfig.get_paths()["purelib"], "nvidia", "cu*", "include"))
     kwargs = dict(
         name="zoo._C",
         include_dirs=[str(ROOT / "csrc")] + (nvidia_include if WITH_CUDA else []),
-        define_macros=[] if debug else [("NDEBUG", None)],
+        extra_link_args=["-fopenmp"],
+        define_macros=isa_macros + [("ZOO_CPU_ISA", f'"{isa}"')] + ([] if debug else [("NDEBUG", None)]),
     )
     if not WITH_CUDA:
         return CppExtension(sources=sources, extra_compile_args={"cxx": cxx}, **kwargs)

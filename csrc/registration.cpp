@@ -12,6 +12,9 @@
 #ifndef ZOO_CUDA_ARCHS
 #define ZOO_CUDA_ARCHS ""
 #endif
+#ifndef ZOO_CPU_ISA
+#define ZOO_CPU_ISA "default"
+#endif
 
 TORCH_LIBRARY(zoo, m) {
   // Fake kernels and autograd are registered by each family's zoo/ops/<family>.py
@@ -31,4 +34,5 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
 #endif
   m.attr("cuda_archs") = ZOO_CUDA_ARCHS;
   m.attr("torch_version") = TORCH_VERSION;
+  m.attr("cpu_isa") = ZOO_CPU_ISA;
 }

@@ -5,8 +5,10 @@
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
+#include <ATen/cpu/vec/functional.h>
 #include <torch/library.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "bias_act/bias_act.h"
@@ -86,23 +88,52 @@ at::Tensor bias_act_cpu(const at::Tensor& x, const std::optional<at::Tensor>& bi
   return y;
 }
 
+// Sum of n contiguous values in at::acc_type: vectors over chunks of kChunk
+// elements, each chunk promoted, so float rows of any length stay accurate.
+template <typename scalar_t>
+at::acc_type<scalar_t, false> row_sum(const scalar_t* p, int64_t n) {
+  using acc_t = at::acc_type<scalar_t, false>;
+  using opmath_t = at::opmath_type<scalar_t>;
+  constexpr int64_t kChunk = 256;
+  acc_t total = 0;
+  int64_t i = 0;
+  if constexpr (std::is_same_v<scalar_t, opmath_t>) {
+    for (; i + Vectorized<scalar_t>::size() <= n; i += kChunk) {
+      const int64_t len = std::min(kChunk, n - i);
+      total += acc_t(at::vec::reduce_all<scalar_t>([](auto& a, auto& b) { return a + b; }, p + i, len));
+    }
+  }
+  for (; i < n; ++i) total += acc_t(p[i]);
+  return total;
+}
+
 // grad_bias[c] = sum over (outer, inner) of grad_x, accumulated in at::acc_type
-// (double for float) so long reductions stay accurate. Threads own disjoint
-// channel ranges and walk the rows in memory order.
+// (double for float). Threads own disjoint channel ranges and walk the rows in
+// memory order. A long row (inner > 1) is summed with vectors and promoted; with
+// one element per channel (inner == 1), kRowBlock rows are summed elementwise
+// in opmath first, a loop the compiler vectorizes, then promoted.
 template <typename scalar_t>
 void reduce_to_channels(const Layout& l, const scalar_t* gx, scalar_t* gb) {
   using acc_t = at::acc_type<scalar_t, /*is_cuda=*/false>;
+  using opmath_t = at::opmath_type<scalar_t>;
+  constexpr int64_t kRowBlock = 64;
   at::parallel_for(0, l.channels, 1, [&](int64_t c0, int64_t c1) {
-    std::vector<acc_t> acc(c1 - c0, acc_t(0));
+    const int64_t nc = c1 - c0;
+    std::vector<acc_t> total(nc, acc_t(0));
+    std::vector<opmath_t> block(nc, opmath_t(0));
     for (int64_t o = 0; o < l.outer; ++o) {
-      for (int64_t c = c0; c < c1; ++c) {
-        const scalar_t* row = gx + (o * l.channels + c) * l.inner;
-        acc_t s = 0;
-        for (int64_t i = 0; i < l.inner; ++i) s += acc_t(row[i]);
-        acc[c - c0] += s;
+      const scalar_t* row = gx + (o * l.channels + c0) * l.inner;
+      if (l.inner > 1) {
+        for (int64_t c = 0; c < nc; ++c) total[c] += row_sum(row + c * l.inner, l.inner);
+        continue;
+      }
+      for (int64_t c = 0; c < nc; ++c) block[c] += opmath_t(row[c]);
+      if ((o + 1) % kRowBlock == 0 || o + 1 == l.outer) {
+        for (int64_t c = 0; c < nc; ++c) total[c] += acc_t(block[c]);
+        std::fill(block.begin(), block.end(), opmath_t(0));
       }
     }
-    for (int64_t c = c0; c < c1; ++c) gb[c] = scalar_t(acc[c - c0]);
+    for (int64_t c = 0; c < nc; ++c) gb[c0 + c] = scalar_t(total[c]);
   });
 }
 

@@ -70,6 +70,14 @@ def _import() -> ExtensionStatus:
         return ExtensionStatus(
             None, f"zoo._C was built against torch {built} but torch {running} is installed; {REBUILD_HINT}"
         )
+    running_isas = {"AVX512": ("avx512", "avx2", "default"), "AVX2": ("avx2", "default")}
+    if _C.cpu_isa not in running_isas.get(torch.backends.cpu.get_cpu_capability(), ("default",)):
+        return ExtensionStatus(
+            None,
+            f"zoo._C was built for {_C.cpu_isa.upper()} but this CPU runs "
+            f"{torch.backends.cpu.get_cpu_capability()}; rebuild on this machine or with "
+            f"ZOO_CPU_ISA=default: {REBUILD_HINT}",
+        )
     return ExtensionStatus(_C, None)
 
 

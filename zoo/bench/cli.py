@@ -1,0 +1,114 @@
+"""`zoo bench ops|models|all|compare`: argument parsing and the flow of one run."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+import torch
+from rich.console import Console
+from rich.table import Table
+
+import zoo
+from zoo.bench import bias_act, report, runner
+
+# Op family -> its cases(quick) function; one line per family.
+FAMILIES = {
+    "bias_act": bias_act.cases,
+}
+DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def _output_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=int, default=torch.get_num_threads(), help="threads for both sides")
+    p.add_argument("--quick", action="store_true", help="fewer cases and rounds (a few minutes on 2 cores)")
+    p.add_argument("--rounds", type=int, help="alternating timing rounds per case (default 5, quick 3)")
+    p.add_argument("--json", metavar="FILE", help="write rows and environment as JSON")
+    p.add_argument("--markdown", metavar="FILE", help="write a Markdown table")
+    p.add_argument("--plot", metavar="FILE.png", help="write a speedup bar chart")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def add_bench_parser(sub) -> None:
+    bench = sub.add_parser("bench", help="benchmark our kernels and models against PyTorch")
+    bsub = bench.add_subparsers(dest="bench_command", required=True)
+
+    def op_args(p):
+        p.add_argument("--op", action="append", choices=sorted(FAMILIES), help="op family (repeatable; default all)")
+        p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+        p.add_argument("--dtype", default="float32", choices=sorted(DTYPES))
+        p.add_argument("--direction", default="both", choices=["fwd", "fwd+bwd", "both"])
+
+    def model_args(p):
+        p.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern over model names")
+        p.add_argument("--domain")
+        p.add_argument("--batch-size", type=int, default=8)
+
+    p = bsub.add_parser("ops", help="our kernels vs PyTorch's ops")
+    op_args(p)
+    _output_args(p)
+    p.set_defaults(func=run, ops=True, models=False)
+
+    p = bsub.add_parser("models", help="every model on our kernels vs the reference backend")
+    model_args(p)
+    _output_args(p)
+    p.set_defaults(func=run, ops=False, models=True)
+
+    p = bsub.add_parser("all", help="ops, then models: the main job")
+    op_args(p)
+    model_args(p)
+    _output_args(p)
+    p.set_defaults(func=run, ops=True, models=True)
+
+    p = bsub.add_parser("compare", help="change between two --json runs")
+    p.add_argument("a")
+    p.add_argument("b")
+    p.set_defaults(func=cmd_compare)
+
+
+def _jobs(args: argparse.Namespace) -> list:
+    rounds = args.rounds or (3 if args.quick else 5)
+    jobs = []
+    if args.ops:
+        if args.device == "cuda" and not torch.cuda.is_available():
+            raise SystemExit("zoo bench: --device cuda, but no CUDA device is available")
+        directions = ["fwd", "fwd+bwd"] if args.direction == "both" else [args.direction]
+        for family in args.op or sorted(FAMILIES):
+            for case in FAMILIES[family](quick=args.quick):
+                for direction in directions:
+                    jobs.append(lambda c=case, d=direction: runner.run_op_case(
+                        c, device=args.device, dtype=DTYPES[args.dtype], direction=d,
+                        threads=args.threads, rounds=rounds))
+    if args.models:
+        for name in zoo.list_models(args.pattern, domain=args.domain):
+            jobs.append(lambda n=name: runner.run_model(n, batch_size=args.batch_size,
+                                                        threads=args.threads, rounds=rounds))
+    return jobs
+
+
+def run(args: argparse.Namespace) -> int:
+    torch.set_num_threads(args.threads)
+    jobs = _jobs(args)
+    rows = runner.run_all(jobs, total=len(jobs), progress=not args.no_progress)
+    env = report.environment(args.threads, "zoo " + shlex.join(sys.argv[1:]))
+    report.print_table(rows)
+    if args.json:
+        report.write_json(args.json, env, rows)
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(report.markdown(env, rows))
+    if args.plot:
+        report.plot(args.plot, rows)
+    bad = [r for r in rows if r["status"] != "ok"]
+    return 1 if bad else 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    changes = report.compare(report.read_json(args.a), report.read_json(args.b))
+    table = Table("case", "zoo ms (A)", "zoo ms (B)", "B/A time", "speedup A", "speedup B")
+    for c in changes:
+        table.add_row(c["case"], f"{c['zoo_ms_a']:.3f}", f"{c['zoo_ms_b']:.3f}", f"{c['time_ratio']:.2f}",
+                      f"{c['speedup_a']:.2f}x", f"{c['speedup_b']:.2f}x")
+    Console().print(table)
+    return 0

@@ -1,0 +1,179 @@
+"""The `zoo` command: list, info, plugins, check, doctor, bench."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+from typing import Any, Sequence
+
+import torch
+from rich.console import Console
+from rich.table import Table
+
+import zoo
+from zoo.plugins import PluginLoadError, default_plugins
+
+console = Console(soft_wrap=True)
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, default=str))
+
+
+def _spec_row(spec: zoo.ModelSpec) -> dict[str, Any]:
+    return {
+        "name": spec.name,
+        "domain": spec.domain,
+        "task": spec.task,
+        "num_params": spec.num_params,
+        "ops": list(spec.ops),
+        "paper": spec.paper,
+        "default_config": spec.default_config,
+        "source": spec.source,
+    }
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    rows = [_spec_row(zoo.info(n)) for n in zoo.list_models(args.pattern, domain=args.domain, task=args.task)]
+    if args.json:
+        _print_json(rows)
+        return 0
+    table = Table("name", "domain", "task", "params", "zoo ops", "source")
+    for r in rows:
+        params = f"{r['num_params']:,}" if r["num_params"] is not None else "?"
+        table.add_row(r["name"], r["domain"], r["task"], params, ", ".join(r["ops"]), r["source"])
+    console.print(table)
+    console.print(f"{len(rows)} model(s)")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    row = _spec_row(zoo.info(args.name))
+    if args.json:
+        _print_json(row)
+        return 0
+    table = Table("field", "value", show_header=False)
+    for key, value in row.items():
+        table.add_row(key, str(value))
+    console.print(table)
+    return 0
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    infos = list(default_plugins().infos.values())
+    if args.json:
+        _print_json([vars(i) for i in infos])
+        return 0
+    table = Table("plugin", "distribution", "version", "status", "models / error")
+    for i in infos:
+        style = {"loaded": "green", "failed": "red"}.get(i.status, "yellow")
+        detail = ", ".join(i.models) if i.status == "loaded" else i.error
+        table.add_row(i.name, i.distribution, i.version, f"[{style}]{i.status}[/{style}]", detail)
+    console.print(table)
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from zoo.check import check_model
+
+    result = check_model(args.name, batch_size=args.batch_size)
+    if args.json:
+        _print_json(result.to_dict())
+    else:
+        verdict = "[green]PASS[/green]" if result.passed else "[red]FAIL[/red]"
+        console.print(
+            f"{verdict} {result.name} ({result.dtype}): our kernels vs reference "
+            f"max abs {result.max_abs:.3g}, max rel {result.max_rel:.3g} "
+            f"(tolerance atol {result.atol:g}, rtol {result.rtol:g})"
+        )
+    return 0 if result.passed else 1
+
+
+def system_info() -> dict[str, Any]:
+    """Versions, devices and the extension's state: what a bug report needs."""
+    status = zoo.ops.extension_status()
+    module = status.module
+    return {
+        "zoo": zoo.__version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch_cuda": torch.version.cuda,
+        "cuda_available": torch.cuda.is_available(),
+        "devices": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())],
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "threads": torch.get_num_threads(),
+        "backend": zoo.ops.current(),
+        "extension_loaded": status.loaded,
+        "extension_error": status.error,
+        "extension_built_for_torch": module.torch_version if module else None,
+        "extension_cuda_archs": module.cuda_archs if module else None,
+        "ops": {name: list(status.device_types) for name in zoo.ops.OPS},
+    }
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    info = system_info()
+    if args.json:
+        _print_json(info)
+        return 0
+    table = Table("item", "value", show_header=False)
+    for key, value in info.items():
+        if key != "ops":
+            table.add_row(key, str(value))
+    console.print(table)
+    ops = Table("op", "devices served by zoo kernels")
+    for name, devices in info["ops"].items():
+        ops.add_row(name, ", ".join(devices) or "none (reference ops only)")
+    console.print(ops)
+    return 0 if info["extension_loaded"] else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="zoo", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("list", help="list registered models")
+    p.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern, e.g. 'res*'")
+    p.add_argument("--domain")
+    p.add_argument("--task")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("info", help="show one model's metadata")
+    p.add_argument("name")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("plugins", help="list plugins and whether each loaded")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_plugins)
+
+    p = sub.add_parser("check", help="compare a model on our kernels with the reference ops")
+    p.add_argument("name")
+    p.add_argument("--batch-size", type=int, default=2)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("doctor", help="versions, devices, and whether zoo._C loaded")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_doctor)
+
+    from zoo.bench.cli import add_bench_parser
+
+    add_bench_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (zoo.UnknownModelError, zoo.ops.ExtensionUnavailableError, PluginLoadError) as error:
+        console.print(f"[red]error:[/red] {error}", highlight=False)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
