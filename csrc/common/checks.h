@@ -1,4 +1,5 @@
-// Argument checks whose messages name the argument and what was expected,
+// Argument checks whose messages name the argument and what was expected
+// (raised as ValueError in Python, like the reference ops' checks),
 // so a user sees "zoo.bias_act: argument 'bias' must be 1-D, got 2-D" instead
 // of an anonymous assertion.
 #pragma once
@@ -7,7 +8,7 @@
 #include <c10/util/Exception.h>
 
 #define ZOO_CHECK_ARG(cond, op, arg, ...) \
-  TORCH_CHECK(cond, "zoo.", op, ": argument '", arg, "' ", __VA_ARGS__)
+  TORCH_CHECK_VALUE(cond, "zoo.", op, ": argument '", arg, "' ", __VA_ARGS__)
 
 namespace zoo {
 

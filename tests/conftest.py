@@ -1,0 +1,51 @@
+"""Shared fixtures: devices, an isolated plugin set, and throwaway plugin distributions."""
+
+from __future__ import annotations
+
+import itertools
+import sys
+import textwrap
+
+import pytest
+import torch
+
+from zoo import plugins
+from zoo.registry import Registry
+
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+DEVICES = [pytest.param("cpu"), pytest.param("cuda", marks=[CUDA, pytest.mark.cuda])]
+
+_counter = itertools.count()
+
+
+@pytest.fixture
+def plugin_set(monkeypatch):
+    """An empty PluginSet installed as the process-wide one, so zoo.load & co. see only what a test adds."""
+    isolated = plugins.PluginSet(Registry())
+    monkeypatch.setattr(plugins, "_default", isolated)
+    return isolated
+
+
+@pytest.fixture
+def make_distribution(tmp_path, monkeypatch):
+    """Write a plugin distribution (module + dist-info with a zoo.plugins entry point) onto sys.path.
+
+    Returns the entry-point name; module names are unique per call so imports never hit a stale cache.
+    """
+
+    def make(source: str, *, name: str | None = None, version: str = "1.0") -> str:
+        n = next(_counter)
+        dist = name or f"zoo-test-plugin-{n}"
+        module = f"zoo_test_plugin_{n}"
+        root = tmp_path / f"site{n}"
+        root.mkdir()
+        (root / f"{module}.py").write_text(textwrap.dedent(source))
+        info = root / f"{dist.replace('-', '_')}-{version}.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+        (info / "entry_points.txt").write_text(f"[zoo.plugins]\n{module} = {module}\n")
+        monkeypatch.syspath_prepend(str(root))
+        monkeypatch.delitem(sys.modules, module, raising=False)
+        return module
+
+    return make

@@ -1,0 +1,139 @@
+"""bias_act: our kernels against the float64 PyTorch reference, gradcheck, opcheck, compile, errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import zoo
+from zoo.check import within_flash_rule
+from zoo.nn import Conv1dAct, Conv2dAct, Conv3dAct, LinearAct
+from zoo.ops import ACTIVATIONS, backend, bias_act, bias_act_reference
+from zoo.tolerances import tolerance
+
+from ..conftest import DEVICES
+
+# (shape, dim): odd sizes, a 1-element tensor, bias first/middle/last, an empty batch.
+SHAPES = [((1,), 0), ((7, 97), -1), ((2, 7, 5, 3), 1), ((123, 33), 1), ((3, 4, 5), 0), ((0, 6, 4), 1), ((2, 3, 1029), 1)]
+
+
+def _tensor(shape, device, dtype, gen):
+    return torch.randn(shape, generator=gen, dtype=torch.float64).to(device, dtype)
+
+
+def sample_inputs(device, dtype=torch.float64, requires_grad=False):
+    """(x, bias, act, dim) tuples covering the layouts the kernels distinguish."""
+    g = torch.Generator().manual_seed(0)
+
+    def t(*shape):
+        return _tensor(shape, device, dtype, g).requires_grad_(requires_grad)
+
+    for shape, dim in SHAPES:
+        for act in ACTIVATIONS:
+            yield t(*shape), t(shape[dim]), act, dim
+    yield t(6, 9).t(), t(6), "gelu", 1  # non-contiguous view
+    yield t(2, 5, 4, 3).contiguous(memory_format=torch.channels_last), t(5), "silu", 1
+    yield t(4, 5), None, "gelu_tanh", 1  # no bias
+    yield t(5, 7)[:, ::2], t(4), "relu", -1  # strided slice
+
+
+def _ids(samples):
+    return [f"{tuple(x.shape)}-{act}-dim{dim}-{'bias' if b is not None else 'nobias'}" for x, b, act, dim in samples]
+
+
+def _leaves(x, bias):
+    return [x] + ([bias] if bias is not None else [])
+
+
+def _run(fn, x, bias, act, dim, grad):
+    x = x.detach().requires_grad_()
+    bias = bias.detach().requires_grad_() if bias is not None else None
+    y = fn(x, bias, act, dim)
+    return [y, *torch.autograd.grad(y, _leaves(x, bias), grad)] if y.numel() else [y]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+def test_matches_float64_reference(device, dtype):
+    """Forward within the dtype's tolerance; gradients (bias grad is a reduction) by the flash-attention rule."""
+    atol, rtol = tolerance(dtype)
+    for x, bias, act, dim in sample_inputs(device, dtype):
+        grad = torch.randn(x.shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+        with backend("ext"):
+            ours = _run(bias_act, x, bias, act, dim, grad.to(device, dtype))
+        theirs = _run(bias_act_reference, x, bias, act, dim, grad.to(device, dtype))
+        oracle = _run(bias_act_reference, x.double(), None if bias is None else bias.double(), act, dim, grad.to(device))
+        torch.testing.assert_close(ours[0], oracle[0].to(dtype), atol=atol, rtol=rtol,
+                                   msg=lambda m: f"forward {tuple(x.shape)} {act} dim={dim}: {m}")
+        ours_err, theirs_err, ok = within_flash_rule(ours, theirs, oracle, atol)
+        assert ok, f"{tuple(x.shape)} {act} dim={dim}: error {ours_err:.3g} > 2 x PyTorch's {theirs_err:.3g} + {atol}"
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_gradcheck_float64(device):
+    with backend("ext"):
+        for x, bias, act, dim in sample_inputs(device, requires_grad=True):
+            if 0 < x.numel() <= 200:
+                assert torch.autograd.gradcheck(bias_act, (x, bias, act, dim)), (tuple(x.shape), act, dim)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_opcheck(device):
+    samples = list(sample_inputs(device, torch.float32, requires_grad=True))
+    for x, bias, act, dim in samples:
+        torch.library.opcheck(torch.ops.zoo.bias_act.default, (x, bias, act, dim))
+
+
+def test_torch_compile_fullgraph_and_export():
+    layer = LinearAct(8, 5, activation="gelu")
+    x = torch.randn(3, 8)
+    compiled = torch.compile(layer, fullgraph=True)
+    with backend("ext"):
+        torch.testing.assert_close(compiled(x), layer(x))
+        program = torch.export.export(layer, (x,))
+    assert "zoo.bias_act" in str(program.graph)
+    torch.testing.assert_close(program.module()(x), layer(x))
+
+
+@pytest.mark.parametrize("mode", ["ext", "torch"])
+@pytest.mark.parametrize(
+    "args, argument",
+    [
+        ((torch.randn(2, 3), torch.randn(3), "mish", 1), "act"),
+        ((torch.randn(2, 3), torch.randn(4), "relu", 1), "bias"),
+        ((torch.randn(2, 3), torch.randn(3, 1), "relu", 1), "bias"),
+        ((torch.randn(2, 3), torch.randn(3, dtype=torch.float64), "relu", 1), "bias"),
+        ((torch.randn(2, 3), torch.randn(3), "relu", 2), "dim"),
+        ((torch.ones(2, 3, dtype=torch.int64), None, "relu", 1), "x"),
+    ],
+)
+def test_bad_input_names_the_argument(mode, args, argument):
+    with backend(mode), pytest.raises(ValueError, match=f"argument '{argument}'"):
+        bias_act(*args)
+
+
+def test_backends_agree_on_layers_and_take_torch_nn_state_dicts():
+    torch.manual_seed(0)
+    pairs = [
+        (nn.Linear(6, 4), LinearAct(6, 4, activation="silu"), torch.randn(5, 6), torch.nn.functional.silu),
+        (nn.Conv1d(3, 4, 3), Conv1dAct(3, 4, 3, activation="relu"), torch.randn(2, 3, 9), torch.relu),
+        (nn.Conv2d(3, 4, 3, padding=1), Conv2dAct(3, 4, 3, padding=1, activation="gelu"), torch.randn(3, 7, 7),
+         torch.nn.functional.gelu),  # unbatched input
+        (nn.Conv3d(2, 3, 2), Conv3dAct(2, 3, 2, activation="relu"), torch.randn(1, 2, 4, 4, 4), torch.relu),
+    ]
+    for plain, fused, x, act in pairs:
+        fused.load_state_dict(plain.state_dict())
+        expected = act(plain(x))
+        for mode in ("ext", "torch"):
+            with backend(mode):
+                torch.testing.assert_close(fused(x), expected, msg=lambda m: f"{type(fused).__name__} {mode}: {m}")
+
+
+def test_layer_rejects_unknown_activation():
+    with pytest.raises(ValueError, match="argument 'activation'"):
+        LinearAct(2, 2, activation="swish")
+
+
+def test_ops_table_lists_every_op_with_its_reference():
+    assert zoo.ops.OPS["bias_act"] == (bias_act, bias_act_reference)
