@@ -49,3 +49,10 @@ def make_distribution(tmp_path, monkeypatch):
         return module
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _hermetic_plugin_env(monkeypatch):
+    """Tests set the plugin variables they need; the caller's shell does not leak in."""
+    monkeypatch.delenv("ZOO_STRICT_PLUGINS", raising=False)
+    monkeypatch.delenv("ZOO_LOAD_PLUGINS", raising=False)

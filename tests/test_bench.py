@@ -1,0 +1,75 @@
+"""The benchmark harness on tiny cases: it catches wrong kernels and writes what it promises. No speed is asserted."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+import zoo
+from zoo.bench import bias_act as bias_act_cases
+from zoo.bench import report, runner
+from zoo.bench.cli import add_bench_parser  # noqa: F401  (the CLI wiring imports cleanly)
+from zoo import cli
+
+TINY = dataclasses.replace(bias_act_cases._case((4, 8, 5), 1, "gelu"), name="tiny")
+
+
+def run_case(case, direction="fwd+bwd"):
+    import torch
+
+    return runner.run_op_case(case, device="cpu", dtype=torch.float32, direction=direction, threads=1, rounds=1)
+
+
+def test_a_correct_kernel_is_timed():
+    row = run_case(TINY)
+    assert row["status"] == "ok", row
+    assert row["zoo_ms"] > 0 and row["torch_ms"] > 0 and row["speedup_lo"] <= row["speedup"] <= row["speedup_hi"]
+
+
+@pytest.mark.parametrize("direction", ["fwd", "fwd+bwd"])
+def test_a_wrong_kernel_is_marked_failed_and_not_timed(direction):
+    wrong = dataclasses.replace(TINY, zoo=lambda x, b, act, dim: zoo.ops.bias_act(x, b, act, dim) * 1.001)
+    row = run_case(wrong, direction)
+    assert row["status"] == "failed" and "zoo_ms" not in row
+    assert row["max_abs_err"] > 2 * row["torch_max_abs_err"]
+
+
+def test_a_crashing_case_is_an_error_row():
+    def explode(*args):
+        raise RuntimeError("kernel exploded")
+
+    row = run_case(dataclasses.replace(TINY, zoo=explode))
+    assert row["status"] == "error" and "kernel exploded" in row["error"]
+
+
+def test_outputs_json_markdown_png_and_compare(tmp_path, capsys):
+    out = tmp_path / "run.json"
+    code = cli.main(["bench", "ops", "--quick", "--rounds", "1", "--threads", "1", "--direction", "fwd",
+                     "--no-progress", "--json", str(out), "--markdown", str(tmp_path / "run.md"),
+                     "--plot", str(tmp_path / "run.png")])
+    assert code == 0
+    data = json.loads(out.read_text())
+    assert {"date", "command", "git_commit", "torch", "cuda", "device_name", "cpu_model", "threads"} <= set(data["environment"])
+    assert data["environment"]["threads"] == 1
+    row = data["rows"][0]
+    assert {"case", "dtype", "direction", "status", "zoo_ms", "torch_ms", "speedup", "throughput", "unit"} <= set(row)
+    assert (tmp_path / "run.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "| case |" in (tmp_path / "run.md").read_text()
+
+    slower = json.loads(out.read_text())
+    for r in slower["rows"]:
+        r["zoo_ms"] *= 2
+    changes = report.compare(data, slower)
+    assert changes and all(c["time_ratio"] == pytest.approx(2.0) for c in changes)
+    (tmp_path / "slower.json").write_text(json.dumps(slower))
+    capsys.readouterr()
+    assert cli.main(["bench", "compare", str(out), str(tmp_path / "slower.json")]) == 0
+    assert "2.00" in capsys.readouterr().out
+
+
+def test_model_rows_compare_backends():
+    row = runner.run_model(zoo.list_models()[0], batch_size=2, threads=1, rounds=1)
+    assert row["status"] == "ok", row
+    assert row["throughput"] > 0
