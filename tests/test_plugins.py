@@ -140,3 +140,20 @@ def test_installed_plugins_all_load():
     plugins.load_entry_points(entry_points("vision", "nlp", "speech", "recsys", "medical"))
     assert {name: i.status for name, i in plugins.infos.items()} == dict.fromkeys(
         ["vision", "nlp", "speech", "recsys", "medical"], "loaded")
+
+
+def test_the_readme_plugin_example_works(make_distribution, plugin_set):
+    """The complete example in README.md, installed as a distribution, loads and passes `zoo check`."""
+    import re
+    from pathlib import Path
+
+    from zoo.check import check_model
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    source = re.search(r"`zoo_toy/__init__.py`\n```python\n(.*?)```", readme, re.S).group(1)
+    ep = make_distribution(source, name="zoo-toy", version="0.1.0")
+    plugin_set.load_entry_points(entry_points(ep))
+    assert plugin_set.infos[ep].status == "loaded", plugin_set.infos[ep].error
+    spec = zoo.info("tiny_mlp")
+    assert spec.num_params == sum(p.numel() for p in spec.build().parameters())
+    assert check_model("tiny_mlp").passed
