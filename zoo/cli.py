@@ -6,6 +6,7 @@ import argparse
 import json
 import platform
 import sys
+from pathlib import Path
 from typing import Any, Sequence
 
 import torch
@@ -72,6 +73,26 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         detail = ", ".join(i.models) if i.status == "loaded" else i.error
         table.add_row(i.name, i.distribution, i.version, f"[{style}]{i.status}[/{style}]", detail)
     console.print(table)
+    return 0
+
+
+def cmd_weights(args: argparse.Namespace) -> int:
+    registry = default_plugins().registry
+    entries = [w for w in registry.weights.values() if args.name in (None, w.model, w.tag)]
+    if args.name is not None and not entries and args.name not in registry:
+        registry.get(args.name)  # raises UnknownModelError with suggestions
+    rows = [{"tag": w.tag, "model": w.model, "file": w.file_name, "present": w.local_path.exists(),
+             "path": str(w.local_path), "sha256": w.sha256, "url": w.url, "license": w.license,
+             "metrics": dict(w.metrics), "source": w.source} for w in entries]
+    if args.json:
+        _print_json(rows)
+        return 0
+    table = Table("tag", "model", "local", "license", "metrics", "source")
+    for r in rows:
+        local = "[green]present[/green]" if r["present"] else f"[yellow]missing[/yellow] (put {r['file']} in {Path(r['path']).parent})"
+        table.add_row(r["tag"], r["model"], local, r["license"], ", ".join(f"{k}={v}" for k, v in r["metrics"].items()), r["source"])
+    console.print(table)
+    console.print(f"{len(rows)} weights entr{'y' if len(rows) == 1 else 'ies'}")
     return 0
 
 
@@ -149,6 +170,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plugins", help="list plugins and whether each loaded")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_plugins)
+
+    p = sub.add_parser("weights", help="registered weights and whether each is in the local cache")
+    p.add_argument("name", nargs="?", help="a model name or weights tag")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_weights)
 
     p = sub.add_parser("check", help="compare a model on our kernels with the reference ops")
     p.add_argument("name")

@@ -20,3 +20,8 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 @hookspec
 def zoo_register_models(register):
     """Register models: call `register(zoo.ModelSpec(...))` once per model."""
+
+
+@hookspec
+def zoo_register_weights(register):
+    """Register published weights: call `register(zoo.WeightsSpec(...))` once per file."""

@@ -44,6 +44,7 @@ class PluginInfo:
     status: str = "loaded"  # loaded | failed | skipped
     error: str = ""
     models: list[str] = field(default_factory=list)
+    weights: list[str] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -115,10 +116,13 @@ class PluginSet:
                 )
             self.manager.register(plugin, name=info.name)
             self.manager.check_pending()  # catches misspelled hook names
-            specs: list = []
             others = [p for p in self.manager.get_plugins() if p is not plugin]
-            self.manager.subset_hook_caller("zoo_register_models", remove_plugins=others)(register=specs.append)
-            info.models = [s.name for s in self.registry.register_all(specs, source=info.label)]
+            models: list = []
+            weights: list = []
+            self.manager.subset_hook_caller("zoo_register_models", remove_plugins=others)(register=models.append)
+            self.manager.subset_hook_caller("zoo_register_weights", remove_plugins=others)(register=weights.append)
+            info.models = [s.name for s in self.registry.register_all(models, source=info.label)]
+            info.weights = [w.tag for w in self.registry.register_weights_all(weights, source=info.label)]
         except Exception as error:  # isolation is the point: any failure is the plugin's
             self._fail(info, error)
         return info
@@ -126,6 +130,8 @@ class PluginSet:
     def _fail(self, info: PluginInfo, error: Exception) -> None:
         if self.manager.has_plugin(info.name):
             self.manager.unregister(name=info.name)
+        self.registry.unregister_source(info.label)  # nothing partial stays registered
+        info.models, info.weights = [], []
         info.status = "failed"
         info.error = f"{type(error).__name__}: {error}"
         self.registry.failed_sources[info.label] = info.error

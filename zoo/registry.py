@@ -16,6 +16,8 @@ from typing import Any, Callable, Iterable, Mapping
 import torch
 from torch import nn
 
+from zoo.weights import WeightsSpec
+
 InputsFn = Callable[[Mapping[str, Any], int], tuple]
 
 
@@ -71,8 +73,11 @@ class ModelSpec:
         return {**self.default_config, **overrides}
 
     def build(self, **overrides: Any) -> nn.Module:
-        """A freshly initialised model, in eval mode."""
-        return self.builder(**self.config(**overrides)).eval()
+        """A freshly initialised model, in eval mode, remembering how it was built (for zoo.save)."""
+        config = self.config(**overrides)
+        model = self.builder(**config).eval()
+        model.zoo_origin = (self.name, config)
+        return model
 
     def example_inputs(self, batch_size: int = 2, **overrides: Any) -> tuple[torch.Tensor, ...]:
         """Example inputs for the model built with the same `overrides`."""
@@ -87,6 +92,7 @@ class Registry:
 
     def __init__(self) -> None:
         self._specs: dict[str, ModelSpec] = {}
+        self.weights: dict[str, WeightsSpec] = {}
         self.failed_sources: dict[str, str] = {}  # source -> error, for lookup messages
 
     def register(self, spec: ModelSpec, *, source: str | None = None) -> ModelSpec:
@@ -110,9 +116,25 @@ class Registry:
         self._specs.update(staged)
         return list(staged.values())
 
+    def register_weights_all(self, specs: Iterable[WeightsSpec], *, source: str | None = None) -> list[WeightsSpec]:
+        """Add weights entries all or nothing; a tag already present names both sources."""
+        staged: dict[str, WeightsSpec] = {}
+        for spec in specs:
+            if not isinstance(spec, WeightsSpec):
+                raise TypeError(f"register() takes a zoo.WeightsSpec, got {type(spec).__name__}")
+            if source is not None:
+                spec = dataclasses.replace(spec, source=source)
+            other = self.weights.get(spec.tag) or staged.get(spec.tag)
+            if other is not None:
+                raise DuplicateModelError(f"weights {spec.tag!r} are registered twice: by {other.source} and by {spec.source}")
+            staged[spec.tag] = spec
+        self.weights.update(staged)
+        return list(staged.values())
+
     def unregister_source(self, source: str) -> None:
-        """Drop every model that `source` registered."""
+        """Drop every model and weights entry that `source` registered."""
         self._specs = {n: s for n, s in self._specs.items() if s.source != source}
+        self.weights = {t: w for t, w in self.weights.items() if w.source != source}
 
     def get(self, name: str) -> ModelSpec:
         try:

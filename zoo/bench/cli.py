@@ -61,6 +61,12 @@ def add_bench_parser(sub) -> None:
     _output_args(p)
     p.set_defaults(func=run, ops=True, models=True)
 
+    p = bsub.add_parser("report", help="table, Markdown and plot regenerated from a --json run")
+    p.add_argument("run", help="a file written by --json")
+    p.add_argument("--markdown", metavar="FILE")
+    p.add_argument("--plot", metavar="FILE.png")
+    p.set_defaults(func=cmd_report)
+
     p = bsub.add_parser("compare", help="change between two --json runs")
     p.add_argument("a")
     p.add_argument("b")
@@ -87,21 +93,29 @@ def _jobs(args: argparse.Namespace) -> list:
     return jobs
 
 
-def run(args: argparse.Namespace) -> int:
-    torch.set_num_threads(args.threads)
-    jobs = _jobs(args)
-    rows = runner.run_all(jobs, total=len(jobs), progress=not args.no_progress)
-    env = report.environment(args.threads, "zoo " + shlex.join(sys.argv[1:]))
+def _write_outputs(env: dict, rows: list[dict], args: argparse.Namespace) -> None:
     report.print_table(rows)
-    if args.json:
+    if getattr(args, "json", None):
         report.write_json(args.json, env, rows)
     if args.markdown:
         with open(args.markdown, "w") as f:
             f.write(report.markdown(env, rows))
     if args.plot:
         report.plot(args.plot, rows)
-    bad = [r for r in rows if r["status"] != "ok"]
-    return 1 if bad else 0
+
+
+def run(args: argparse.Namespace) -> int:
+    torch.set_num_threads(args.threads)
+    jobs = _jobs(args)
+    rows = runner.run_all(jobs, total=len(jobs), progress=not args.no_progress)
+    _write_outputs(report.environment(args.threads, "zoo " + shlex.join(sys.argv[1:])), rows, args)
+    return 1 if any(r["status"] != "ok" for r in rows) else 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    data = report.read_json(args.run)
+    _write_outputs(data["environment"], data["rows"], args)
+    return 0
 
 
 def cmd_compare(args: argparse.Namespace) -> int:

@@ -9,8 +9,6 @@ import statistics
 from dataclasses import dataclass
 from typing import Callable
 
-import torch.utils.benchmark as benchmark
-
 
 @dataclass(frozen=True)
 class Measurement:
@@ -28,6 +26,8 @@ def time_interleaved(
     providers: dict[str, Callable[[], object]], *, threads: int, rounds: int = 5, min_run_time: float = 0.05
 ) -> dict[str, Measurement]:
     """Per-call time of each provider, from `rounds` alternating blocked_autorange runs."""
+    import torch.utils.benchmark as benchmark  # imported here: it pulls in cpp_extension, slow and noisy
+
     timers = {
         name: benchmark.Timer(stmt="fn()", globals={"fn": fn}, num_threads=threads) for name, fn in providers.items()
     }
