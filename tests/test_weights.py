@@ -177,3 +177,28 @@ def test_save_then_load_the_path_rebuilds_the_model(tmp_path, form):
     assert torch.equal(restored(users, items), original(users, items))
     with pytest.raises(ValueError, match="needs 'name' and 'config'"):
         zoo.save(model(), tmp_path / "plain.safetensors")
+
+
+def test_globals_are_allowed_only_when_named_and_training_checkpoints_are_unwrapped(tmp_path):
+    import argparse
+
+    path = tmp_path / "train.pt"
+    torch.save({"state_dict": model().state_dict(), "args": argparse.Namespace(lr=0.1), "epoch": 3}, path)
+    with pytest.raises(UnsafeCheckpointError, match="argparse.Namespace"):
+        read_state_dict(path)
+    assert set(read_state_dict(path, allow_globals=[argparse.Namespace])) == set(model().state_dict())
+    torch.save({"epoch": 3}, tmp_path / "no_weights.pt")
+    with pytest.raises(ValueError, match="holds no state_dict"):
+        read_state_dict(tmp_path / "no_weights.pt")
+
+
+def test_a_spec_converter_maps_foreign_checkpoints_but_not_zoo_files(tmp_path, plugin_set):
+    zoo.register_model(zoo.ModelSpec(
+        name="toy_seq", builder=model, domain="test", task="toy", inputs=lambda cfg, n: (torch.randn(n, 3),),
+        convert=lambda state: {k.replace("layers.", ""): v for k, v in state.items()}))
+    foreign = {f"layers.{k}": v for k, v in model().state_dict().items()}  # another library's names
+    save_file(foreign, str(tmp_path / "foreign.safetensors"))
+    loaded = zoo.load("toy_seq", weights=str(tmp_path / "foreign.safetensors"))
+    assert torch.equal(loaded[0].weight, foreign["layers.0.weight"])
+    restored = zoo.load(str(zoo.save(loaded, tmp_path / "ours.safetensors")))
+    assert torch.equal(restored[0].weight, foreign["layers.0.weight"])

@@ -62,15 +62,19 @@ def load(
         if weights is not None:
             raise TypeError("argument 'weights' cannot be combined with a saved model path, which holds its weights")
         name, weights, config = saved["name"], name, {**saved["config"], **config}
-    model = registry.get(name).build(**config)
+    spec = registry.get(name)
+    model = spec.build(**config)
     if weights is None:
         return model
     if weights in registry.weights:
-        spec = registry.weights[weights]
-        if spec.model != name:
-            raise ValueError(f"argument 'weights': {weights!r} are weights for {spec.model!r}, not {name!r}")
-        weights = w.resolve(spec, download_missing=download)
-    return w.load_weights(model, weights, ignore=weights_ignore, allow_globals=weights_allow_globals)
+        entry = registry.weights[weights]
+        if entry.model != name:
+            raise ValueError(f"argument 'weights': {weights!r} are weights for {entry.model!r}, not {name!r}")
+        weights = w.resolve(entry, download_missing=download)
+    state = w.read_state_dict(weights, allow_globals=weights_allow_globals)
+    if spec.convert is not None and w.saved_description(weights) is None:  # zoo's own files need no conversion
+        state = spec.convert(state)
+    return w.load_state(model, state, ignore=weights_ignore, origin=repr(str(weights)))
 
 
 def save(model: torch.nn.Module, path: str | Path, *, name: str | None = None,

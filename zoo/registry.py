@@ -39,7 +39,8 @@ class ModelSpec:
     `inputs(config, batch_size)` makes example inputs for a model built with
     `config`, so tests, `zoo check` and `zoo bench` run any model without knowing
     its domain. `num_params` is declared for the default config and checked by
-    the tests.
+    the tests. `convert`, if given, renames a foreign checkpoint's tensors to
+    ours before strict loading.
     """
 
     name: str
@@ -51,6 +52,8 @@ class ModelSpec:
     paper: str = ""
     ops: tuple[str, ...] = ()
     num_params: int | None = None
+    # Maps a foreign checkpoint's state_dict (torchvision, timm, Hugging Face) to ours.
+    convert: Callable[[dict], dict] | None = None
     source: str = "user code"
 
     def __post_init__(self) -> None:

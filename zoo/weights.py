@@ -162,6 +162,23 @@ def _read_pickle(path: Path, allow_globals: Iterable[Any]) -> dict:
         ) from None
 
 
+# Where training checkpoints (timm, Lightning, plain loops) keep the weights.
+NESTED_STATE_KEYS = ("state_dict", "model_state_dict", "model")
+
+
+def _state_dict_in(checkpoint: Any, path: Path) -> dict[str, torch.Tensor]:
+    """The state_dict itself, or the one a training checkpoint nests under a known key."""
+    if isinstance(checkpoint, dict) and not all(isinstance(v, torch.Tensor) for v in checkpoint.values()):
+        nested = next((checkpoint[k] for k in NESTED_STATE_KEYS if isinstance(checkpoint.get(k), dict)), None)
+        checkpoint = nested if nested is not None else checkpoint
+    if not isinstance(checkpoint, dict) or not all(isinstance(v, torch.Tensor) for v in checkpoint.values()):
+        raise ValueError(
+            f"argument 'weights': {str(path)!r} holds no state_dict (a dict of tensors, "
+            f"possibly under one of {', '.join(NESTED_STATE_KEYS)})"
+        )
+    return checkpoint
+
+
 def read_state_dict(path: str | Path, *, allow_globals: Iterable[Any] = ()) -> dict[str, torch.Tensor]:
     """Tensors from a .safetensors file, a .pt/.pth/.bin state_dict, or a zoo / Hugging Face directory."""
     path = Path(path)
@@ -177,10 +194,7 @@ def read_state_dict(path: str | Path, *, allow_globals: Iterable[Any] = ()) -> d
         except (SafetensorError, OSError) as error:
             raise ValueError(f"argument 'weights': {str(path)!r} is not a valid safetensors file ({error})") from None
     if path.suffix in PICKLE_SUFFIXES:
-        state = _read_pickle(path, allow_globals)
-        if not isinstance(state, dict):
-            raise ValueError(f"argument 'weights': {str(path)!r} holds a {type(state).__name__}, expected a state_dict")
-        return state
+        return _state_dict_in(_read_pickle(path, allow_globals), path)
     raise ValueError(
         f"argument 'weights': unsupported file type {path.suffix!r}; expected one of "
         f"{', '.join(SAFE_SUFFIXES + PICKLE_SUFFIXES)} or a directory"
