@@ -23,6 +23,13 @@ TORCH_LIBRARY(zoo, m) {
   m.def(
       "bias_act_backward(Tensor grad, Tensor x, Tensor? bias, str act, int dim, "
       "bool compute_bias_grad) -> (Tensor, Tensor)");
+  // Returns (out, logsumexp); attn_mask is bool (true = attend) or additive, expanded to (B, Hq, Lq, Lk).
+  m.def(
+      "attention_forward(Tensor query, Tensor key, Tensor value, Tensor? attn_mask, bool is_causal, "
+      "float scale) -> (Tensor, Tensor)");
+  m.def(
+      "attention_backward(Tensor grad_out, Tensor query, Tensor key, Tensor value, Tensor? attn_mask, "
+      "Tensor out, Tensor lse, bool is_causal, float scale) -> (Tensor, Tensor, Tensor)");
 }
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {

@@ -124,3 +124,20 @@ def test_extension_status_reports_build_facts():
     assert status.loaded, status.error
     assert status.module.torch_version == torch.__version__.split("+")[0]
     assert "cpu" in status.device_types
+
+
+def test_an_op_without_a_kernel_for_the_device_falls_back_or_raises(monkeypatch):
+    import importlib
+    import warnings
+
+    from zoo.ops import use_extension
+
+    backend_module = importlib.import_module("zoo.ops.backend")  # zoo.ops.backend is also the function
+    monkeypatch.setattr(backend_module, "_warned", set())
+    with backend("ext"), pytest.raises(zoo.ops.ExtensionUnavailableError, match="no attention kernel for device type 'cpu'"):
+        use_extension(torch.device("cpu"), op="attention", kernel_devices=("cuda",))
+    with backend("auto"), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert not use_extension(torch.device("cpu"), op="attention", kernel_devices=("cuda",))
+        assert not use_extension(torch.device("cpu"), op="attention", kernel_devices=("cuda",))
+    assert len(caught) == 1 and "no attention kernel" in str(caught[0].message)

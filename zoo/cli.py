@@ -130,7 +130,7 @@ def system_info() -> dict[str, Any]:
         "extension_error": status.error,
         "extension_built_for_torch": module.torch_version if module else None,
         "extension_cuda_archs": module.cuda_archs if module else None,
-        "ops": {name: list(status.device_types) for name in zoo.ops.OPS},
+        "ops": {name: [d for d in status.device_types if d in devices] for name, devices in zoo.ops.KERNEL_DEVICES.items()},
     }
 
 

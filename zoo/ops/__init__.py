@@ -13,6 +13,9 @@ from zoo.ops.backend import (
     current,
     use_extension,
 )
+from zoo.ops import attention as _attention
+from zoo.ops import bias_act as _bias_act
+from zoo.ops.attention import scaled_dot_product_attention, scaled_dot_product_attention_reference
 from zoo.ops.bias_act import ACTIVATIONS, bias_act, bias_act_reference
 
 extension_status = _extension.status
@@ -25,6 +28,12 @@ if current() != "torch":
 # Op name (as used in ModelSpec.ops) -> (zoo op, PyTorch reference).
 OPS = {
     "bias_act": (bias_act, bias_act_reference),
+    "attention": (scaled_dot_product_attention, scaled_dot_product_attention_reference),
+}
+# Op name -> device types its compiled kernels cover (zoo doctor shows the ones this build serves).
+KERNEL_DEVICES = {
+    "bias_act": _bias_act.KERNEL_DEVICES,
+    "attention": _attention.KERNEL_DEVICES,
 }
 
 __all__ = [
@@ -38,5 +47,7 @@ __all__ = [
     "bias_act_reference",
     "current",
     "extension_status",
+    "scaled_dot_product_attention",
+    "scaled_dot_product_attention_reference",
     "use_extension",
 ]

@@ -69,8 +69,12 @@ def _warn_once(reason: str) -> None:
         warnings.warn(f"zoo: using the PyTorch reference ops: {reason}", KernelFallbackWarning, stacklevel=4)
 
 
-def use_extension(device: torch.device) -> bool:
-    """Whether an op on `device` should run our kernel (True) or the reference (False)."""
+def use_extension(device: torch.device, *, op: str = "", kernel_devices: tuple[str, ...] | None = None) -> bool:
+    """Whether an op on `device` should run our kernel (True) or the reference (False).
+
+    `kernel_devices` narrows the extension's device types for an op whose kernels
+    do not cover them all yet (e.g. no CUDA kernel).
+    """
     mode = current()
     if mode == "torch":
         return False
@@ -80,11 +84,14 @@ def use_extension(device: torch.device) -> bool:
             raise ExtensionUnavailableError(f"{ENV_VAR}=ext but {status.error}")
         _warn_once(status.error)
         return False
-    if device.type in status.device_types:
+    served = tuple(d for d in status.device_types if kernel_devices is None or d in kernel_devices)
+    if device.type in served:
         return True
+    built_without = kernel_devices is None or device.type in kernel_devices  # the kernel exists, the build lacks it
     reason = (
-        f"zoo._C has no kernels for device type '{device.type}' "
-        f"(it supports {', '.join(status.device_types)}; CUDA kernels need a build with a CUDA toolkit)"
+        f"zoo._C has no {op + ' ' if op else ''}kernel for device type '{device.type}' "
+        f"(it serves {', '.join(served)}"
+        + ("; CUDA kernels need a build with a CUDA toolkit)" if built_without else ")")
     )
     if mode == "ext":
         raise ExtensionUnavailableError(f"{ENV_VAR}=ext but {reason}")

@@ -15,6 +15,8 @@ import torch.nn.functional as F
 from zoo.ops import _extension
 from zoo.ops.backend import use_extension
 
+KERNEL_DEVICES = ("cpu", "meta", "cuda")
+
 ACTIVATIONS = {
     "identity": lambda z: z,
     "relu": F.relu,
@@ -26,7 +28,7 @@ ACTIVATIONS = {
 
 def bias_act(x: torch.Tensor, bias: torch.Tensor | None = None, act: str = "relu", dim: int = 1) -> torch.Tensor:
     """act(x + bias), with the 1-D `bias` broadcast along dimension `dim` of x."""
-    if use_extension(x.device):
+    if use_extension(x.device, op="bias_act", kernel_devices=KERNEL_DEVICES):
         return torch.ops.zoo.bias_act.default(x, bias, act, dim)
     return bias_act_reference(x, bias, act, dim)
 

@@ -1,0 +1,175 @@
+"""Attention: our kernel against the float64 reference (flash-attention's 2x rule), gradcheck, opcheck,
+compile/export, masks, causal, GQA, fully masked rows, dropout, and errors that name the argument."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from zoo.check import within_flash_rule
+from zoo.ops import backend, scaled_dot_product_attention as sdpa
+from zoo.ops import scaled_dot_product_attention_reference as reference
+from zoo.tolerances import tolerance
+
+from ..conftest import DEVICES
+
+# (B, Hq, Hkv, Lq, Lk, D, Dv, is_causal, mask kind)
+CASES = [
+    (2, 4, 4, 7, 97, 64, 64, False, None),
+    (1, 4, 2, 130, 70, 80, 48, True, None),       # GQA, causal with Lq > Lk, odd head dim
+    (1, 2, 2, 70, 130, 96, 96, True, None),       # causal with Lq < Lk (top-left aligned)
+    (2, 2, 1, 65, 129, 32, 32, False, "bool"),
+    (1, 2, 2, 1, 1025, 128, 128, False, "float"),  # decode: one query, long key/value cache
+    (2, 3, 3, 33, 33, 256, 256, False, "padding"),  # key padding mask broadcast from (B, 1, 1, Lk)
+    (1, 1, 1, 5, 0, 8, 8, False, None),           # no keys at all
+    (0, 2, 2, 4, 4, 16, 16, False, None),         # empty batch
+]
+
+
+def make(case, device, dtype, requires_grad=False, seed=0):
+    b, hq, hkv, lq, lk, d, dv, causal, kind = case
+    g = torch.Generator().manual_seed(seed)
+
+    def t(*shape):
+        return torch.randn(shape, generator=g, dtype=torch.float64).to(device, dtype).requires_grad_(requires_grad)
+
+    q, k, v = t(b, hq, lq, d), t(b, hkv, lk, d), t(b, hkv, lk, dv)
+    mask = None
+    if kind == "bool":
+        mask = (torch.rand(b, hq, lq, lk, generator=g) > 0.3).to(device)
+        mask[..., 0, :] = False  # one fully masked row per head
+    elif kind == "float":
+        mask = torch.randn(lq, lk, generator=g, dtype=torch.float64).to(device, dtype)
+    elif kind == "padding":
+        mask = (torch.arange(lk) < lk - 5).view(1, 1, 1, lk).expand(b, 1, 1, lk).to(device)
+    return q, k, v, dict(attn_mask=mask, is_causal=causal, enable_gqa=hq != hkv)
+
+
+def run(fn, q, k, v, kwargs, grad):
+    q, k, v = (t.detach().requires_grad_() for t in (q, k, v))
+    out = fn(q, k, v, **kwargs)
+    if out.numel() == 0:
+        return [out]
+    return [out, *torch.autograd.grad(out, (q, k, v), grad)]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_matches_float64_reference(device, dtype, case):
+    if device == "cpu" and dtype in (torch.bfloat16, torch.float16):
+        pytest.skip("the CPU kernel serves float32/float64; other CPU dtypes run the reference")
+    q, k, v, kw = make(case, device, dtype)
+    grad = torch.randn(*q.shape[:-1], v.shape[-1], generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    with backend("ext"):
+        ours = run(sdpa, q, k, v, kw, grad.to(device, dtype))
+    theirs = run(reference, q, k, v, kw, grad.to(device, dtype))  # eager PyTorch in the same dtype
+    kw64 = dict(kw, attn_mask=kw["attn_mask"].double() if kw["attn_mask"] is not None and kw["attn_mask"].is_floating_point() else kw["attn_mask"])
+    oracle = run(reference, q.double(), k.double(), v.double(), kw64, grad.to(device))
+    atol, _ = tolerance(dtype)
+    ours_err, theirs_err, ok = within_flash_rule(ours, theirs, oracle, atol)
+    assert ok, f"{case}: our error {ours_err:.3g} > 2 x PyTorch's {theirs_err:.3g} + {atol}"
+
+
+def test_matches_torch_sdpa_where_both_are_defined():
+    q, k, v, kw = make(CASES[1], "cpu", torch.float64)
+    with backend("ext"):
+        torch.testing.assert_close(sdpa(q, k, v, **kw), F.scaled_dot_product_attention(q, k, v, **kw))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_gradcheck_float64(device):
+    small = [(1, 2, 1, 5, 7, 8, 6, True, None), (2, 2, 2, 3, 6, 4, 4, False, "bool"), (1, 1, 1, 4, 4, 3, 5, False, "float")]
+    with backend("ext"):
+        for case in small:
+            q, k, v, kw = make(case, device, torch.float64, requires_grad=True)
+            assert torch.autograd.gradcheck(lambda q, k, v: sdpa(q, k, v, **kw), (q, k, v)), case
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_opcheck(device):
+    for case in CASES[:6]:
+        q, k, v, kw = make(case, device, torch.float32, requires_grad=True)
+        mask = kw["attn_mask"]
+        if mask is not None:
+            mask = mask.expand(*q.shape[:-1], k.shape[-2])
+        torch.library.opcheck(torch.ops.zoo.attention_forward.default,
+                              (q, k, v, mask, kw["is_causal"], 1 / math.sqrt(q.shape[-1])))
+
+
+def test_non_contiguous_and_3d_inputs():
+    x = torch.randn(2, 9, 4, 16)  # (B, L, H, D) as projections produce it
+    q = k = v = x.transpose(1, 2)
+    assert not q.is_contiguous()
+    with backend("ext"):
+        torch.testing.assert_close(sdpa(q, k, v, is_causal=True), reference(q, k, v, is_causal=True))
+        q3 = torch.randn(3, 5, 8)
+        torch.testing.assert_close(sdpa(q3, q3, q3), F.scaled_dot_product_attention(q3, q3, q3))
+
+
+def test_fully_masked_rows_give_zero_output_and_finite_gradients():
+    q, k, v = (torch.randn(1, 2, 4, 8, dtype=torch.float64, requires_grad=True) for _ in range(3))
+    mask = torch.ones(1, 2, 4, 4, dtype=torch.bool)
+    mask[:, :, 1] = False
+    with backend("ext"):
+        out = sdpa(q, k, v, attn_mask=mask)
+    out.sum().backward()
+    assert torch.equal(out[:, :, 1], torch.zeros_like(out[:, :, 1]))
+    assert all(torch.isfinite(t.grad).all() for t in (q, k, v))
+    assert torch.equal(q.grad[:, :, 1], torch.zeros_like(q.grad[:, :, 1]))
+
+
+def test_dropout_is_composed_with_correct_gradients():
+    q, k, v = (torch.randn(1, 2, 5, 4, dtype=torch.float64, requires_grad=True) for _ in range(3))
+
+    def seeded(q, k, v):
+        torch.manual_seed(7)
+        return sdpa(q, k, v, dropout_p=0.4)
+
+    assert torch.autograd.gradcheck(seeded, (q, k, v))
+    torch.manual_seed(7)
+    keep = F.dropout(torch.ones(1, 2, 5, 5, dtype=torch.float64), 0.4)  # the same draw, as a mask
+    expected = (torch.softmax(q @ k.transpose(-2, -1) / 2, -1) * keep) @ v
+    torch.testing.assert_close(seeded(q, k, v), expected)
+
+
+def test_compile_fullgraph_and_export():
+    class Block(torch.nn.Module):
+        def forward(self, q, k, v):
+            return sdpa(q, k, v, is_causal=True)
+
+    q = k = v = torch.randn(2, 4, 16, 32)
+    with backend("ext"):
+        compiled = torch.compile(Block(), fullgraph=True)
+        torch.testing.assert_close(compiled(q, k, v), reference(q, k, v, is_causal=True))
+        program = torch.export.export(Block(), (q, k, v))
+    assert "zoo.attention_forward" in str(program.graph)
+
+
+@pytest.mark.parametrize("mode", ["ext", "torch"])
+@pytest.mark.parametrize("args, kwargs, argument", [
+    ((torch.randn(1, 2, 3, 4), torch.randn(1, 2, 3, 4, dtype=torch.float64), torch.randn(1, 2, 3, 4)), {}, "key"),
+    ((torch.randn(4), torch.randn(4), torch.randn(4)), {}, "query"),
+    ((torch.randn(1, 4, 3, 8), torch.randn(1, 2, 3, 8), torch.randn(1, 2, 3, 8)), {}, "key"),
+    ((torch.randn(1, 4, 3, 8), torch.randn(1, 3, 3, 8), torch.randn(1, 3, 3, 8)), {"enable_gqa": True}, "key"),
+    ((torch.randn(1, 2, 3, 8), torch.randn(1, 2, 3, 8, device="meta"), torch.randn(1, 2, 3, 8)), {}, "key"),
+    ((torch.randn(1, 2, 3, 8), torch.randn(1, 2, 3, 6), torch.randn(1, 2, 3, 8)), {}, "key"),
+    ((torch.randn(1, 2, 3, 8), torch.randn(1, 2, 3, 8), torch.randn(1, 2, 4, 8)), {}, "value"),
+    ((torch.randn(1, 2, 3, 8),) * 3, {"attn_mask": torch.ones(3, 3, dtype=torch.bool), "is_causal": True}, "attn_mask"),
+    ((torch.randn(1, 2, 3, 8),) * 3, {"attn_mask": torch.ones(2, 3)}, "attn_mask"),
+    ((torch.randn(1, 2, 3, 8),) * 3, {"dropout_p": 1.5}, "dropout_p"),
+])
+def test_bad_input_names_the_argument(mode, args, kwargs, argument):
+    with backend(mode), pytest.raises(ValueError, match=f"argument '{argument}'"):
+        sdpa(*args, **kwargs)
+
+
+def test_kernel_checks_name_the_argument():
+    q = torch.randn(1, 2, 3, 8)
+    with pytest.raises(ValueError, match="argument 'attn_mask'"):
+        torch.ops.zoo.attention_forward(q, q, q, torch.ones(3, 3, dtype=torch.bool), False, 1.0)
+    with pytest.raises(ValueError, match="argument 'query' must be float32 or float64"):
+        torch.ops.zoo.attention_forward(q.bfloat16(), q.bfloat16(), q.bfloat16(), None, False, 1.0)
