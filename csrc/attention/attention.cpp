@@ -24,48 +24,52 @@ namespace {
 using at::vec::Vectorized;
 
 constexpr int64_t kBlockQ = 64;  // query rows per tile
-constexpr int64_t kBlockK = 64;  // keys per tile
+constexpr int64_t kBlockK = 128;  // keys per tile
+// Up to this many query rows (decoding with a KV cache), logits are dot products
+// read straight from K: transposing the whole cache would cost more than the rows.
+constexpr int64_t kDotRows = 8;
 
 // C (M x N, row stride ldc) = or += A (M x K) * B (K x N, row-major, row stride ldb).
 // A(m, k) is A[m * a_m + k * a_k]: A's elements are broadcast, so a transposed A
-// costs nothing. One call computes an MR-row by up to two-vector tile over all of K.
+// costs nothing. One call computes an MR-row (MR <= 4) by up to two-vector tile
+// over all of K. The accumulators are named variables, not an array: GCC spills
+// an array of Vectorized to the stack on every iteration.
 template <typename T, int MR>
 void gemm_tile(int64_t n_cols, int64_t K, const T* A, int64_t a_m, int64_t a_k, const T* B, int64_t ldb,
                T* C, int64_t ldc, bool accumulate) {
+  static_assert(MR >= 1 && MR <= 4);
   using Vec = Vectorized<T>;
   constexpr int64_t V = Vec::size();
   const int64_t n0 = std::min<int64_t>(n_cols, V), n1 = n_cols - n0;
-  Vec c0[MR], c1[MR];
-  for (int r = 0; r < MR; ++r) c0[r] = c1[r] = Vec(T(0));
+  Vec c00(T(0)), c01(T(0)), c10(T(0)), c11(T(0)), c20(T(0)), c21(T(0)), c30(T(0)), c31(T(0));
+  auto step = [&](int64_t k, const Vec& b0, const Vec& b1) {
+    const T* a = A + k * a_k;
+    Vec x(a[0]);
+    c00 = at::vec::fmadd(x, b0, c00), c01 = at::vec::fmadd(x, b1, c01);
+    if constexpr (MR > 1) x = Vec(a[a_m]), c10 = at::vec::fmadd(x, b0, c10), c11 = at::vec::fmadd(x, b1, c11);
+    if constexpr (MR > 2) x = Vec(a[2 * a_m]), c20 = at::vec::fmadd(x, b0, c20), c21 = at::vec::fmadd(x, b1, c21);
+    if constexpr (MR > 3) x = Vec(a[3 * a_m]), c30 = at::vec::fmadd(x, b0, c30), c31 = at::vec::fmadd(x, b1, c31);
+  };
   if (n_cols == 2 * V) {  // full tile: the hot path
-    for (int64_t k = 0; k < K; ++k) {
-      const Vec b0 = Vec::loadu(B + k * ldb), b1 = Vec::loadu(B + k * ldb + V);
-      for (int r = 0; r < MR; ++r) {
-        const Vec a(A[r * a_m + k * a_k]);
-        c0[r] = at::vec::fmadd(a, b0, c0[r]);
-        c1[r] = at::vec::fmadd(a, b1, c1[r]);
-      }
-    }
+    for (int64_t k = 0; k < K; ++k) step(k, Vec::loadu(B + k * ldb), Vec::loadu(B + k * ldb + V));
   } else {
     for (int64_t k = 0; k < K; ++k) {
-      const Vec b0 = Vec::loadu(B + k * ldb, n0);
-      const Vec b1 = n1 > 0 ? Vec::loadu(B + k * ldb + V, n1) : Vec(T(0));
-      for (int r = 0; r < MR; ++r) {
-        const Vec a(A[r * a_m + k * a_k]);
-        c0[r] = at::vec::fmadd(a, b0, c0[r]);
-        c1[r] = at::vec::fmadd(a, b1, c1[r]);
-      }
+      step(k, Vec::loadu(B + k * ldb, n0), n1 > 0 ? Vec::loadu(B + k * ldb + V, n1) : Vec(T(0)));
     }
   }
-  for (int r = 0; r < MR; ++r) {
+  auto store = [&](int r, Vec lo, Vec hi) {
     T* c = C + r * ldc;
-    if (accumulate) c0[r] = c0[r] + Vec::loadu(c, n0);
-    c0[r].store(c, n0);
+    if (accumulate) lo = lo + Vec::loadu(c, n0);
+    lo.store(c, n0);
     if (n1 > 0) {
-      if (accumulate) c1[r] = c1[r] + Vec::loadu(c + V, n1);
-      c1[r].store(c + V, n1);
+      if (accumulate) hi = hi + Vec::loadu(c + V, n1);
+      hi.store(c + V, n1);
     }
-  }
+  };
+  store(0, c00, c01);
+  if constexpr (MR > 1) store(1, c10, c11);
+  if constexpr (MR > 2) store(2, c20, c21);
+  if constexpr (MR > 3) store(3, c30, c31);
 }
 
 template <typename T>
@@ -110,7 +114,7 @@ void logits_row(T* row, int64_t bk, T scale, const Mask& mask, int64_t b, int64_
                 bool causal) {
   using Vec = Vectorized<T>;
   constexpr T kNegInf = -std::numeric_limits<T>::infinity();
-  at::vec::map([scale](Vec x) { return x * Vec(scale); }, row, row, bk);
+  if (scale != T(1)) at::vec::map([scale](Vec x) { return x * Vec(scale); }, row, row, bk);
   if (mask.data != nullptr) {
     const int64_t base = b * mask.sb + h * mask.sh + i * mask.si + j0 * mask.sj;
     if (mask.is_bool) {
@@ -131,14 +135,25 @@ void forward_kernel(const Shape& s, const T* q, const T* k, const T* v, const Ma
                     T* out, T* lse) {
   using Vec = Vectorized<T>;
   constexpr T kNegInf = -std::numeric_limits<T>::infinity();
+  // K^T of every head, once, so each key tile is a ready B operand for every query tile.
+  const bool dot_logits = s.Lq <= kDotRows;
+  std::vector<T> KT(dot_logits ? 0 : s.B * s.Hkv * s.D * s.Lk);
+  if (!dot_logits) {
+    at::parallel_for(0, s.B * s.Hkv, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t w = begin; w < end; ++w) transpose(s.Lk, s.D, k + w * s.Lk * s.D, s.D, KT.data() + w * s.D * s.Lk);
+    });
+  }
   const int64_t n_qtiles = (s.Lq + kBlockQ - 1) / kBlockQ;
   at::parallel_for(0, s.B * s.Hq * n_qtiles, 1, [&](int64_t begin, int64_t end) {
-    std::vector<T> S(kBlockQ * kBlockK), KT(s.D * kBlockK), acc(kBlockQ * s.Dv), m(kBlockQ), l(kBlockQ);
+    std::vector<T> Qs(kBlockQ * s.D), S(kBlockQ * kBlockK), acc(kBlockQ * s.Dv), m(kBlockQ), l(kBlockQ);
     for (int64_t w = begin; w < end; ++w) {
       const int64_t b = w / (s.Hq * n_qtiles), h = (w / n_qtiles) % s.Hq, i0 = (w % n_qtiles) * kBlockQ;
       const int64_t bq = std::min(kBlockQ, s.Lq - i0), hk = h / s.group();
-      const T* Q = q + ((b * s.Hq + h) * s.Lq + i0) * s.D;
+      // The query tile with the softmax scale folded in, so logits need no extra pass.
+      at::vec::map([scale](Vec x) { return x * Vec(scale); }, Qs.data(), q + ((b * s.Hq + h) * s.Lq + i0) * s.D,
+                   bq * s.D);
       const T* K = k + (b * s.Hkv + hk) * s.Lk * s.D;
+      const T* Kt = dot_logits ? nullptr : KT.data() + (b * s.Hkv + hk) * s.D * s.Lk;
       const T* V = v + (b * s.Hkv + hk) * s.Lk * s.Dv;
       std::fill(m.begin(), m.end(), kNegInf);
       std::fill(l.begin(), l.end(), T(0));
@@ -146,18 +161,25 @@ void forward_kernel(const Shape& s, const T* q, const T* k, const T* v, const Ma
       const int64_t k_end = causal ? std::min(s.Lk, i0 + bq) : s.Lk;
       for (int64_t j0 = 0; j0 < k_end; j0 += kBlockK) {
         const int64_t bk = std::min(kBlockK, k_end - j0);
-        transpose(bk, s.D, K + j0 * s.D, s.D, KT.data());
-        gemm<T>(bq, bk, s.D, Q, s.D, 1, KT.data(), bk, S.data(), bk, false);
+        if (dot_logits) {
+          for (int64_t i = 0; i < bq; ++i)
+            for (int64_t j = 0; j < bk; ++j)
+              S[i * bk + j] = at::vec::map2_reduce_all<T>(
+                  [](Vec x, Vec y) { return x * y; }, [](Vec x, Vec y) { return x + y; },
+                  Qs.data() + i * s.D, K + (j0 + j) * s.D, s.D);
+        } else {
+          gemm<T>(bq, bk, s.D, Qs.data(), s.D, 1, Kt + j0, s.Lk, S.data(), bk, false);
+        }
         for (int64_t i = 0; i < bq; ++i) {
           T* row = S.data() + i * bk;
-          logits_row(row, bk, scale, mask, b, h, i0 + i, j0, causal);
+          logits_row(row, bk, T(1), mask, b, h, i0 + i, j0, causal);
           const T tile_max = at::vec::reduce_all<T>([](Vec& x, Vec& y) { return at::vec::maximum(x, y); }, row, bk);
           const T m_new = std::max(m[i], tile_max);
           if (m_new == kNegInf) {  // every key so far is masked for this row
             std::fill(row, row + bk, T(0));
             continue;
           }
-          at::vec::map([m_new](Vec x) { return (x - Vec(m_new)).exp(); }, row, row, bk);
+          at::vec::map([m_new](Vec x) { return (x - Vec(m_new)).exp_u20(); }, row, row, bk);
           const T alpha = std::exp(m[i] - m_new);  // 0 when m[i] is -inf
           l[i] = l[i] * alpha + at::vec::reduce_all<T>([](Vec& x, Vec& y) { return x + y; }, row, bk);
           T* acc_row = acc.data() + i * s.Dv;
@@ -222,7 +244,7 @@ void backward_kernel(const Shape& s, const T* q, const T* k, const T* v, const M
               }
               logits_row(row, bk, scale, mask, b, h, i0 + i, j0, causal);
               const T li = L[i];
-              at::vec::map([li](Vec x) { return (x - Vec(li)).exp(); }, row, row, bk);
+              at::vec::map([li](Vec x) { return (x - Vec(li)).exp_u20(); }, row, row, bk);
             }
             gemm<T>(bk, s.Dv, bq, P.data(), 1, bk, dO, s.Dv, dVb.data(), s.Dv, true);  // dV += P^T dO
             gemm<T>(bq, bk, s.Dv, dO, s.Dv, 1, VT.data(), bk, dP.data(), bk, false);    // dP = dO V^T
