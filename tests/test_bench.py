@@ -8,6 +8,7 @@ import json
 import pytest
 
 import zoo
+from zoo.bench import attention as attention_cases
 from zoo.bench import bias_act as bias_act_cases
 from zoo.bench import report, runner
 from zoo.bench.cli import add_bench_parser  # noqa: F401  (the CLI wiring imports cleanly)
@@ -22,8 +23,9 @@ def run_case(case, direction="fwd+bwd"):
     return runner.run_op_case(case, device="cpu", dtype=torch.float32, direction=direction, threads=1, rounds=1)
 
 
-def test_a_correct_kernel_is_timed():
-    row = run_case(TINY)
+@pytest.mark.parametrize("case", [TINY, attention_cases._case(2, 2, 9, 33, 16, True)], ids=["bias_act", "attention"])
+def test_a_correct_kernel_is_timed(case):
+    row = run_case(case)
     assert row["status"] == "ok", row
     assert row["zoo_ms"] > 0 and row["torch_ms"] > 0 and row["speedup_lo"] <= row["speedup"] <= row["speedup_hi"]
 

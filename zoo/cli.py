@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import torch
-from rich.console import Console
 from rich.table import Table
 
 import zoo
+from zoo.bench.report import wide_console
 from zoo.plugins import PluginLoadError, default_plugins
 
-console = Console(soft_wrap=True)
+console = wide_console()
 
 
 def _print_json(data: Any) -> None:

@@ -7,14 +7,14 @@ import shlex
 import sys
 
 import torch
-from rich.console import Console
 from rich.table import Table
 
 import zoo
-from zoo.bench import bias_act, report, runner
+from zoo.bench import attention, bias_act, report, runner
 
 # Op family -> its cases(quick) function; one line per family.
 FAMILIES = {
+    "attention": attention.cases,
     "bias_act": bias_act.cases,
 }
 DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -124,5 +124,5 @@ def cmd_compare(args: argparse.Namespace) -> int:
     for c in changes:
         table.add_row(c["case"], f"{c['zoo_ms_a']:.3f}", f"{c['zoo_ms_b']:.3f}", f"{c['time_ratio']:.2f}",
                       f"{c['speedup_a']:.2f}x", f"{c['speedup_b']:.2f}x")
-    Console().print(table)
+    report.wide_console().print(table)
     return 0

@@ -17,6 +17,12 @@ import zoo
 ROW_KEY = ("kind", "family", "case", "device", "dtype", "direction")
 
 
+def wide_console() -> Console:
+    """A console that keeps tables on one line per row also when output goes to a file or pipe."""
+    console = Console()
+    return console if console.is_terminal else Console(width=180)
+
+
 def _cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -69,7 +75,7 @@ def print_table(rows: list[dict], console: Console | None = None) -> None:
         throughput = "-" if "throughput" not in r else f"{r['throughput']:.1f} {r['unit']}"
         table.add_row(f"{r['family']}: {r['case']}", r["dtype"], r["direction"], status,
                       _fmt(r, "zoo_ms"), _fmt(r, "torch_ms"), speed, throughput)
-    (console or Console()).print(table)
+    (console or wide_console()).print(table)
 
 
 def write_json(path: str | Path, env: dict, rows: list[dict]) -> None:
