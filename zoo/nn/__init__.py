@@ -1,5 +1,7 @@
 """nn.Modules on zoo's ops: drop-in for torch.nn (same arguments, same state_dict keys)."""
 
+from zoo.nn.attention import Attention, KVCache, MultiheadAttention, apply_rotary
 from zoo.nn.bias_act import Conv1dAct, Conv2dAct, Conv3dAct, LinearAct
 
-__all__ = ["Conv1dAct", "Conv2dAct", "Conv3dAct", "LinearAct"]
+__all__ = ["Attention", "Conv1dAct", "Conv2dAct", "Conv3dAct", "KVCache", "LinearAct", "MultiheadAttention",
+           "apply_rotary"]
