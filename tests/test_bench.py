@@ -48,7 +48,7 @@ def test_a_crashing_case_is_an_error_row():
 
 def test_outputs_json_markdown_png_and_compare(tmp_path, capsys):
     out = tmp_path / "run.json"
-    code = cli.main(["bench", "ops", "--quick", "--rounds", "1", "--threads", "1", "--direction", "fwd",
+    code = cli.main(["bench", "ops", "--quick", "--rounds", "1", "--threads", "1", "--direction", "fwd", "--op", "bias_act",
                      "--no-progress", "--json", str(out), "--markdown", str(tmp_path / "run.md"),
                      "--plot", str(tmp_path / "run.png")])
     assert code == 0
@@ -75,3 +75,19 @@ def test_model_rows_compare_backends():
     row = runner.run_model(zoo.list_models()[0], batch_size=2, threads=1, rounds=1)
     assert row["status"] == "ok", row
     assert row["throughput"] > 0
+
+
+def test_shapes_file_and_percent_of_a_given_peak(tmp_path):
+    shapes = tmp_path / "shapes.json"
+    shapes.write_text(json.dumps({"attention": [[1, 2, 16, 24, 8, True]]}))
+    out = tmp_path / "run.json"
+    assert cli.main(["bench", "ops", "--shapes", str(shapes), "--peak-gflops", "100", "--rounds", "1", "--threads", "1",
+                     "--direction", "fwd", "--no-progress", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    (row,) = data["rows"]
+    assert row["case"] == "B1 H2 Lq16 Lk24 D8 causal"
+    assert data["environment"]["peak_gflops"] == 100 and data["environment"]["peak_source"] == "--peak-gflops"
+    assert row["pct_peak"] == pytest.approx(row["throughput"])
+    shapes.write_text(json.dumps({"convolution": [[1]]}))
+    with pytest.raises(SystemExit, match="unknown op family 'convolution'"):
+        cli.main(["bench", "ops", "--shapes", str(shapes), "--no-progress"])

@@ -43,5 +43,6 @@ def _case(b, h, lq, lk, d, causal) -> OpCase:
     )
 
 
-def cases(quick: bool = False) -> list[OpCase]:
-    return [_case(*shape) for shape in (QUICK_SHAPES if quick else SHAPES)]
+def cases(specs: list | None = None, quick: bool = False) -> list[OpCase]:
+    """Cases from `specs` ([B, H, Lq, Lk, D, causal] each), else the quick or full preset."""
+    return [_case(*spec) for spec in (specs or (QUICK_SHAPES if quick else SHAPES))]

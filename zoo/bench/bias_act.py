@@ -47,7 +47,10 @@ def _case(shape, dim, act) -> OpCase:
     )
 
 
-def cases(quick: bool = False) -> list[OpCase]:
+def cases(specs: list | None = None, quick: bool = False) -> list[OpCase]:
+    """Cases from `specs` ([shape, dim, act] each), else the quick or full preset."""
+    if specs:
+        return [_case(tuple(shape), dim, act) for shape, dim, act in specs]
     shapes = QUICK_SHAPES if quick else SHAPES
     acts = QUICK_ACTS if quick else ACTS
     return [_case(shape, dim, act) for shape, dim in shapes for act in acts]

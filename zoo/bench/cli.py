@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import sys
 
@@ -39,6 +40,9 @@ def add_bench_parser(sub) -> None:
         p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
         p.add_argument("--dtype", default="float32", choices=sorted(DTYPES))
         p.add_argument("--direction", default="both", choices=["fwd", "fwd+bwd", "both"])
+        p.add_argument("--shapes", default=None, metavar="quick|full|FILE.json",
+                       help="shape preset, or a JSON file {family: [case spec, ...]} (default: full, quick with --quick)")
+        p.add_argument("--peak-gflops", type=float, help="the machine's peak instead of measuring it with a large GEMM")
 
     def model_args(p):
         p.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern over model names")
@@ -80,8 +84,12 @@ def _jobs(args: argparse.Namespace) -> list:
         if args.device == "cuda" and not torch.cuda.is_available():
             raise SystemExit("zoo bench: --device cuda, but no CUDA device is available")
         directions = ["fwd", "fwd+bwd"] if args.direction == "both" else [args.direction]
-        for family in args.op or sorted(FAMILIES):
-            for case in FAMILIES[family](quick=args.quick):
+        specs = _shape_specs(args.shapes)
+        quick = args.quick if args.shapes is None else args.shapes == "quick"
+        for family in args.op or sorted(specs or FAMILIES):
+            if family not in FAMILIES:
+                raise SystemExit(f"zoo bench: --shapes names unknown op family {family!r}; known: {', '.join(FAMILIES)}")
+            for case in FAMILIES[family](specs.get(family) if specs else None, quick=quick):
                 for direction in directions:
                     jobs.append(lambda c=case, d=direction: runner.run_op_case(
                         c, device=args.device, dtype=DTYPES[args.dtype], direction=d,
@@ -104,11 +112,31 @@ def _write_outputs(env: dict, rows: list[dict], args: argparse.Namespace) -> Non
         report.plot(args.plot, rows)
 
 
+def _shape_specs(shapes: str | None) -> dict | None:
+    """None for a preset; the family -> specs mapping of a --shapes JSON file."""
+    if shapes in (None, "quick", "full"):
+        return None
+    try:
+        with open(shapes) as f:
+            specs = json.load(f)
+    except (OSError, json.JSONDecodeError) as error:
+        raise SystemExit(f"zoo bench: --shapes {shapes!r} is neither quick, full nor a readable JSON file ({error})")
+    if not isinstance(specs, dict):
+        raise SystemExit(f"zoo bench: --shapes file must hold {{family: [case spec, ...]}}, got {type(specs).__name__}")
+    return specs
+
+
 def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     jobs = _jobs(args)
+    env = report.environment(args.threads, "zoo " + shlex.join(sys.argv[1:]))
+    if getattr(args, "ops", False):
+        env["peak_gflops"], env["peak_source"] = (
+            (args.peak_gflops, "--peak-gflops") if args.peak_gflops else (runner.measure_peak_gflops(args.device, args.threads), "measured: 2048^3 fp32 matmul")
+        )
     rows = runner.run_all(jobs, total=len(jobs), progress=not args.no_progress)
-    _write_outputs(report.environment(args.threads, "zoo " + shlex.join(sys.argv[1:])), rows, args)
+    report.add_peak_fraction(rows, env.get("peak_gflops"))
+    _write_outputs(env, rows, args)
     return 1 if any(r["status"] != "ok" for r in rows) else 0
 
 

@@ -58,6 +58,20 @@ def environment(threads: int, command: str) -> dict:
     }
 
 
+def add_peak_fraction(rows: list[dict], peak_gflops: float | None) -> None:
+    """Our GFLOP/s as a percentage of the machine's peak, for FLOP-counted rows."""
+    for r in rows:
+        if peak_gflops and r.get("unit") == "GFLOP/s" and "throughput" in r:
+            r["pct_peak"] = 100 * r["throughput"] / peak_gflops
+
+
+def _throughput(r: dict) -> str:
+    if "throughput" not in r:
+        return "-"
+    peak = f" ({r['pct_peak']:.0f}% peak)" if "pct_peak" in r else ""
+    return f"{r['throughput']:.1f} {r['unit']}{peak}"
+
+
 def _fmt(row: dict, key: str, spec: str = ".3f") -> str:
     value = row.get(key)
     return "-" if value is None else format(value, spec)
@@ -72,7 +86,7 @@ def print_table(rows: list[dict], console: Console | None = None) -> None:
         elif r["status"] == "error":
             status = f"[red]error[/red] {r.get('error', '')}"
         speed = "-" if "speedup" not in r else f"{r['speedup']:.2f}x ({r['speedup_lo']:.2f}-{r['speedup_hi']:.2f})"
-        throughput = "-" if "throughput" not in r else f"{r['throughput']:.1f} {r['unit']}"
+        throughput = _throughput(r)
         table.add_row(f"{r['family']}: {r['case']}", r["dtype"], r["direction"], status,
                       _fmt(r, "zoo_ms"), _fmt(r, "torch_ms"), speed, throughput)
     (console or wide_console()).print(table)
@@ -100,7 +114,8 @@ def markdown(env: dict, rows: list[dict]) -> str:
         "reference backend on the same model.",
         "",
         f"Measured {env['date']} on {env['device_name'] or env['cpu_model']} ({env['threads']} threads), "
-        f"torch {env['torch']}, zoo commit {(env['git_commit'] or 'unknown')[:10]}.",
+        f"torch {env['torch']}, zoo commit {(env['git_commit'] or 'unknown')[:10]}."
+        + (f" Peak {env['peak_gflops']:.0f} GFLOP/s ({env['peak_source']})." if env.get("peak_gflops") else ""),
         "",
         f"Command: `{env['command']}`",
         "",
@@ -109,7 +124,7 @@ def markdown(env: dict, rows: list[dict]) -> str:
     ]
     for r in rows:
         speed = "-" if "speedup" not in r else f"{r['speedup']:.2f}x ({r['speedup_lo']:.2f}-{r['speedup_hi']:.2f})"
-        throughput = "-" if "throughput" not in r else f"{r['throughput']:.1f} {r['unit']}"
+        throughput = _throughput(r)
         lines.append(f"| {r['family']}: {r['case']} | {r['dtype']} | {r['direction']} | {r['status']} | "
                      f"{_fmt(r, 'zoo_ms')} | {_fmt(r, 'torch_ms')} | {speed} | {throughput} |")
     return "\n".join(lines) + "\n"

@@ -91,6 +91,14 @@ def _add_timings(row: dict, timings: dict) -> None:
     )
 
 
+def measure_peak_gflops(device: str, threads: int) -> float:
+    """The machine's practical fp32 peak: a large matmul through PyTorch's BLAS, timed as the cases are."""
+    n = 2048
+    a, b = (torch.randn(n, n, device=device) for _ in range(2))
+    timing = time_interleaved({"gemm": lambda: a @ b}, threads=threads, rounds=2)["gemm"]
+    return 2 * n**3 / timing.median / 1e9
+
+
 def run_model(name: str, *, batch_size: int, threads: int, rounds: int) -> dict:
     """Latency and throughput of one model, our kernels vs the reference backend."""
     row = {"kind": "model", "family": "model", "case": name, "device": "cpu", "dtype": "float32",
@@ -114,6 +122,10 @@ def run_model(name: str, *, batch_size: int, threads: int, rounds: int) -> dict:
             return run
 
         timings = time_interleaved({"zoo": under("ext"), "torch": under("torch")}, threads=threads, rounds=rounds)
+        if torch.cuda.is_available() and next(model.parameters(), torch.empty(0)).is_cuda:
+            torch.cuda.reset_peak_memory_stats()
+            under("ext")()
+            row["peak_mem_mb"] = torch.cuda.max_memory_allocated() / 2**20
     except Exception as error:
         row.update(status="error", error=f"{type(error).__name__}: {error}")
         return row
