@@ -30,6 +30,17 @@ TORCH_LIBRARY(zoo, m) {
   m.def(
       "attention_backward(Tensor grad_out, Tensor query, Tensor key, Tensor value, Tensor? attn_mask, "
       "Tensor out, Tensor lse, bool is_causal, float scale) -> (Tensor, Tensor, Tensor)");
+  // One recurrent layer, one direction, time-major; returns (out, h_n[, c_n], saved...).
+  m.def(
+      "lstm_layer(Tensor x_proj, Tensor w_hh, Tensor h0, Tensor c0, Tensor? lengths) "
+      "-> (Tensor, Tensor, Tensor, Tensor, Tensor)");
+  m.def(
+      "lstm_layer_backward(Tensor grad_out, Tensor grad_h_n, Tensor grad_c_n, Tensor w_hh, Tensor h0, Tensor c0, "
+      "Tensor? lengths, Tensor out, Tensor cells, Tensor gates) -> (Tensor, Tensor, Tensor, Tensor)");
+  m.def("gru_layer(Tensor x_proj, Tensor w_hh, Tensor b_hh, Tensor h0, Tensor? lengths) -> (Tensor, Tensor, Tensor)");
+  m.def(
+      "gru_layer_backward(Tensor grad_out, Tensor grad_h_n, Tensor w_hh, Tensor b_hh, Tensor h0, Tensor? lengths, "
+      "Tensor out, Tensor gates) -> (Tensor, Tensor, Tensor, Tensor)");
 }
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {

@@ -101,13 +101,13 @@ def _jobs(args: argparse.Namespace) -> list:
     return jobs
 
 
-def _write_outputs(env: dict, rows: list[dict], args: argparse.Namespace) -> None:
+def _write_outputs(env: dict, rows: list[dict], args: argparse.Namespace, source: str | None = None) -> None:
     report.print_table(rows)
     if getattr(args, "json", None):
         report.write_json(args.json, env, rows)
     if args.markdown:
         with open(args.markdown, "w") as f:
-            f.write(report.markdown(env, rows))
+            f.write(report.markdown(env, rows, source))
     if args.plot:
         report.plot(args.plot, rows)
 
@@ -142,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     data = report.read_json(args.run)
-    _write_outputs(data["environment"], data["rows"], args)
+    _write_outputs(data["environment"], data["rows"], args, source=args.run)
     return 0
 
 

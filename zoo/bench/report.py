@@ -104,7 +104,8 @@ def read_json(path: str | Path) -> dict:
     return data
 
 
-def markdown(env: dict, rows: list[dict]) -> str:
+def markdown(env: dict, rows: list[dict], source: str | None = None) -> str:
+    """The results as Markdown; `source` is the JSON file they were read from, if any."""
     lines = [
         "# zoo benchmarks",
         "",
@@ -117,7 +118,8 @@ def markdown(env: dict, rows: list[dict]) -> str:
         f"torch {env['torch']}, zoo commit {(env['git_commit'] or 'unknown')[:10]}."
         + (f" Peak {env['peak_gflops']:.0f} GFLOP/s ({env['peak_source']})." if env.get("peak_gflops") else ""),
         "",
-        f"Command: `{env['command']}`",
+        f"Measured with: `{env['command']}`"
+        + (f" (JSON: `{source}`; regenerate this page with `zoo bench report {source} --markdown FILE`)" if source else ""),
         "",
         "| case | dtype | dir | status | zoo ms | torch ms | speedup (p20-p80) | zoo throughput |",
         "|---|---|---|---|---:|---:|---:|---:|",

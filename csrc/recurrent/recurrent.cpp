@@ -1,0 +1,361 @@
+// CPU kernels of zoo::lstm_layer / zoo::gru_layer and their backward (BPTT).
+// Each time step is one parallel region over hidden units: a thread multiplies
+// the previous hidden state by its slice of W_hh (our micro-GEMM, all four/three
+// gates) and applies the fused gate math to that slice for every batch row, so a
+// step is one pass with no separate pointwise launches. The hidden state is
+// double-buffered because every thread reads all of it. The backward runs the
+// steps in reverse and forms grad W_hh at the end as one GEMM over all steps.
+#include <ATen/AccumulateType.h>
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+#include <ATen/cpu/vec/vec.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "common/gemm.h"
+#include "recurrent/recurrent.h"
+
+namespace zoo::recurrent {
+namespace {
+
+using at::vec::Vectorized;
+
+constexpr int64_t kGrainHidden = 16;
+
+template <typename T>
+Vectorized<T> sigmoid(Vectorized<T> x) {
+  return Vectorized<T>(T(1)) / (Vectorized<T>(T(1)) + (Vectorized<T>(T(0)) - x).exp());
+}
+
+// Calls f(j, count) over [j0, j1) in vector-sized pieces (the last one partial).
+template <typename T, typename F>
+void for_vectors(int64_t j0, int64_t j1, F f) {
+  constexpr int64_t V = Vectorized<T>::size();
+  for (int64_t j = j0; j < j1; j += V) f(j, std::min(V, j1 - j));
+}
+
+bool active(const int64_t* lengths, int64_t t, int64_t b) { return lengths == nullptr || t < lengths[b]; }
+
+// dst (cols x rows) = src (rows x cols)^T
+template <typename T>
+std::vector<T> transposed(const T* src, int64_t rows, int64_t cols) {
+  std::vector<T> dst(rows * cols);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) dst[c * rows + r] = src[r * cols + c];
+  return dst;
+}
+
+// pre[:, g*H + j0 .. g*H + j1) = h (B x H) * W_hh^T for each of `gates` gate blocks.
+template <typename T>
+void hidden_projection(const Shape& s, int64_t gates, const T* h, const std::vector<T>& wt, int64_t j0, int64_t j1,
+                       T* pre) {
+  for (int64_t g = 0; g < gates; ++g) {
+    gemm<T>(s.B, j1 - j0, s.H, h, s.H, 1, wt.data() + g * s.H + j0, gates * s.H, pre + g * s.H + j0, gates * s.H,
+            false);
+  }
+}
+
+// grad_w (G*H x H) = sum over all steps of dpre^T (G*H x T*B) * h_prev (T*B x H), in one GEMM.
+template <typename T>
+void weight_gradient(const Shape& s, int64_t gates, const T* dpre, const T* h0, const T* out, T* grad_w) {
+  std::vector<T> h_prev(s.T * s.B * s.H);
+  std::copy(h0, h0 + s.B * s.H, h_prev.begin());
+  if (s.T > 1) std::copy(out, out + (s.T - 1) * s.B * s.H, h_prev.begin() + s.B * s.H);
+  at::parallel_for(0, gates * s.H, kGrainHidden, [&](int64_t r0, int64_t r1) {
+    gemm<T>(r1 - r0, s.H, s.T * s.B, dpre + r0, 1, gates * s.H, h_prev.data(), s.H, grad_w + r0 * s.H, s.H, false);
+  });
+}
+
+template <typename T>
+void lstm_forward(const Shape& s, const T* xp, const T* w_hh, const T* h0, const T* c0, const int64_t* len, T* out,
+                  T* hn, T* cn, T* cells, T* gates) {
+  using Vec = Vectorized<T>;
+  const int64_t H = s.H, B = s.B, G4 = 4 * H;
+  const std::vector<T> wt = transposed(w_hh, G4, H);
+  std::vector<T> h(h0, h0 + B * H), h_next(B * H), c(c0, c0 + B * H), pre(B * G4);
+  for (int64_t t = 0; t < s.T; ++t) {
+    at::parallel_for(0, H, kGrainHidden, [&](int64_t j0, int64_t j1) {
+      hidden_projection(s, 4, h.data(), wt, j0, j1, pre.data());
+      for (int64_t b = 0; b < B; ++b) {
+        const int64_t row = t * B + b;
+        T* gt = gates + row * G4;
+        if (!active(len, t, b)) {  // past this sequence's end: carry the state, output 0
+          for (int64_t g = 0; g < 4; ++g) std::fill(gt + g * H + j0, gt + g * H + j1, T(0));
+          std::fill(out + row * H + j0, out + row * H + j1, T(0));
+          std::copy(c.data() + b * H + j0, c.data() + b * H + j1, cells + row * H + j0);
+          std::copy(h.data() + b * H + j0, h.data() + b * H + j1, h_next.data() + b * H + j0);
+          continue;
+        }
+        const T* x = xp + row * G4;
+        const T* p = pre.data() + b * G4;
+        for_vectors<T>(j0, j1, [&](int64_t j, int64_t n) {
+          auto gate = [&](int64_t g) { return Vec::loadu(x + g * H + j, n) + Vec::loadu(p + g * H + j, n); };
+          const Vec i = sigmoid(gate(0)), f = sigmoid(gate(1)), gg = gate(2).tanh(), o = sigmoid(gate(3));
+          const Vec c_new = f * Vec::loadu(c.data() + b * H + j, n) + i * gg;
+          const Vec h_new = o * c_new.tanh();
+          i.store(gt + j, n), f.store(gt + H + j, n), gg.store(gt + 2 * H + j, n), o.store(gt + 3 * H + j, n);
+          c_new.store(c.data() + b * H + j, n), c_new.store(cells + row * H + j, n);
+          h_new.store(h_next.data() + b * H + j, n), h_new.store(out + row * H + j, n);
+        });
+      }
+    });
+    std::swap(h, h_next);
+  }
+  std::copy(h.begin(), h.end(), hn);
+  std::copy(c.begin(), c.end(), cn);
+}
+
+template <typename T>
+void lstm_backward(const Shape& s, const T* gout, const T* ghn, const T* gcn, const T* w_hh, const T* h0,
+                   const T* c0, const int64_t* len, const T* out, const T* cells, const T* gates, T* gxp, T* gw,
+                   T* gh0, T* gc0) {
+  using Vec = Vectorized<T>;
+  const int64_t H = s.H, B = s.B, G4 = 4 * H;
+  std::vector<T> dh(ghn, ghn + B * H), dh_next(B * H), dc(gcn, gcn + B * H);
+  for (int64_t t = s.T - 1; t >= 0; --t) {
+    at::parallel_for(0, H, kGrainHidden, [&](int64_t j0, int64_t j1) {
+      for (int64_t b = 0; b < B; ++b) {
+        const int64_t row = t * B + b;
+        T* d = gxp + row * G4;
+        if (!active(len, t, b)) {
+          for (int64_t g = 0; g < 4; ++g) std::fill(d + g * H + j0, d + g * H + j1, T(0));
+          continue;
+        }
+        const T* gt = gates + row * G4;
+        const T* c_prev = t == 0 ? c0 + b * H : cells + (row - B) * H;
+        for_vectors<T>(j0, j1, [&](int64_t j, int64_t n) {
+          const Vec one(T(1));
+          const Vec i = Vec::loadu(gt + j, n), f = Vec::loadu(gt + H + j, n);
+          const Vec gg = Vec::loadu(gt + 2 * H + j, n), o = Vec::loadu(gt + 3 * H + j, n);
+          const Vec tc = Vec::loadu(cells + row * H + j, n).tanh();
+          const Vec dh_t = Vec::loadu(gout + row * H + j, n) + Vec::loadu(dh.data() + b * H + j, n);
+          const Vec dct = Vec::loadu(dc.data() + b * H + j, n) + dh_t * o * (one - tc * tc);
+          (dct * f).store(dc.data() + b * H + j, n);
+          (dct * gg * i * (one - i)).store(d + j, n);
+          (dct * Vec::loadu(c_prev + j, n) * f * (one - f)).store(d + H + j, n);
+          (dct * i * (one - gg * gg)).store(d + 2 * H + j, n);
+          (dh_t * tc * o * (one - o)).store(d + 3 * H + j, n);
+        });
+      }
+    });
+    const T* dpre = gxp + t * B * G4;
+    at::parallel_for(0, H, kGrainHidden, [&](int64_t j0, int64_t j1) {  // dh_{t-1} = dpre * W_hh
+      gemm<T>(B, j1 - j0, G4, dpre, G4, 1, w_hh + j0, H, dh_next.data() + j0, H, false);
+      for (int64_t b = 0; b < B; ++b) {
+        if (!active(len, t, b)) std::copy(dh.data() + b * H + j0, dh.data() + b * H + j1, dh_next.data() + b * H + j0);
+      }
+    });
+    std::swap(dh, dh_next);
+  }
+  std::copy(dh.begin(), dh.end(), gh0);
+  std::copy(dc.begin(), dc.end(), gc0);
+  weight_gradient(s, 4, gxp, h0, out, gw);
+}
+
+template <typename T>
+void gru_forward(const Shape& s, const T* xp, const T* w_hh, const T* b_hh, const T* h0, const int64_t* len, T* out,
+                 T* hn, T* gates) {
+  using Vec = Vectorized<T>;
+  const int64_t H = s.H, B = s.B, G3 = 3 * H;
+  const std::vector<T> wt = transposed(w_hh, G3, H);
+  std::vector<T> h(h0, h0 + B * H), h_next(B * H), pre(B * G3);
+  for (int64_t t = 0; t < s.T; ++t) {
+    at::parallel_for(0, H, kGrainHidden, [&](int64_t j0, int64_t j1) {
+      hidden_projection(s, 3, h.data(), wt, j0, j1, pre.data());
+      for (int64_t b = 0; b < B; ++b) {
+        const int64_t row = t * B + b;
+        T* gt = gates + row * 4 * H;  // r, z, n and the hidden part of n (needed by the backward)
+        if (!active(len, t, b)) {
+          for (int64_t g = 0; g < 4; ++g) std::fill(gt + g * H + j0, gt + g * H + j1, T(0));
+          std::fill(out + row * H + j0, out + row * H + j1, T(0));
+          std::copy(h.data() + b * H + j0, h.data() + b * H + j1, h_next.data() + b * H + j0);
+          continue;
+        }
+        const T* x = xp + row * G3;
+        const T* p = pre.data() + b * G3;
+        for_vectors<T>(j0, j1, [&](int64_t j, int64_t n) {
+          auto hidden = [&](int64_t g) { return Vec::loadu(p + g * H + j, n) + Vec::loadu(b_hh + g * H + j, n); };
+          const Vec r = sigmoid(Vec::loadu(x + j, n) + hidden(0));
+          const Vec z = sigmoid(Vec::loadu(x + H + j, n) + hidden(1));
+          const Vec hn_part = hidden(2);
+          const Vec nn = (Vec::loadu(x + 2 * H + j, n) + r * hn_part).tanh();
+          const Vec h_new = (Vec(T(1)) - z) * nn + z * Vec::loadu(h.data() + b * H + j, n);
+          r.store(gt + j, n), z.store(gt + H + j, n), nn.store(gt + 2 * H + j, n), hn_part.store(gt + 3 * H + j, n);
+          h_new.store(h_next.data() + b * H + j, n), h_new.store(out + row * H + j, n);
+        });
+      }
+    });
+    std::swap(h, h_next);
+  }
+  std::copy(h.begin(), h.end(), hn);
+}
+
+template <typename T>
+void gru_backward(const Shape& s, const T* gout, const T* ghn, const T* w_hh, const T* h0, const int64_t* len,
+                  const T* out, const T* gates, T* gxp, T* gw, T* gb, T* gh0) {
+  using Vec = Vectorized<T>;
+  const int64_t H = s.H, B = s.B, G3 = 3 * H;
+  std::vector<T> dh(ghn, ghn + B * H), dh_next(B * H), direct(B * H), dhw(s.T * B * G3);
+  for (int64_t t = s.T - 1; t >= 0; --t) {
+    at::parallel_for(0, H, kGrainHidden, [&](int64_t j0, int64_t j1) {
+      for (int64_t b = 0; b < B; ++b) {
+        const int64_t row = t * B + b;
+        T* d = gxp + row * G3;
+        T* dw = dhw.data() + row * G3;  // grad of the hidden projection h W_hh^T + b_hh
+        if (!active(len, t, b)) {
+          for (int64_t g = 0; g < 3; ++g) {
+            std::fill(d + g * H + j0, d + g * H + j1, T(0));
+            std::fill(dw + g * H + j0, dw + g * H + j1, T(0));
+          }
+          continue;
+        }
+        const T* gt = gates + row * 4 * H;
+        const T* h_prev = t == 0 ? h0 + b * H : out + (row - B) * H;
+        for_vectors<T>(j0, j1, [&](int64_t j, int64_t n) {
+          const Vec one(T(1));
+          const Vec r = Vec::loadu(gt + j, n), z = Vec::loadu(gt + H + j, n);
+          const Vec nn = Vec::loadu(gt + 2 * H + j, n), hn_part = Vec::loadu(gt + 3 * H + j, n);
+          const Vec dh_t = Vec::loadu(gout + row * H + j, n) + Vec::loadu(dh.data() + b * H + j, n);
+          const Vec dn_pre = dh_t * (one - z) * (one - nn * nn);
+          const Vec dr_pre = dn_pre * hn_part * r * (one - r);
+          const Vec dz_pre = dh_t * (Vec::loadu(h_prev + j, n) - nn) * z * (one - z);
+          dr_pre.store(d + j, n), dz_pre.store(d + H + j, n), dn_pre.store(d + 2 * H + j, n);
+          dr_pre.store(dw + j, n), dz_pre.store(dw + H + j, n), (dn_pre * r).store(dw + 2 * H + j, n);
+          (dh_t * z).store(direct.data() + b * H + j, n);
+        });
+      }
+    });
+    const T* dpre = dhw.data() + t * B * G3;
+    at::parallel_for(0, H, kGrainHidden, [&](int64_t j0, int64_t j1) {
+      gemm<T>(B, j1 - j0, G3, dpre, G3, 1, w_hh + j0, H, dh_next.data() + j0, H, false);
+      for (int64_t b = 0; b < B; ++b) {
+        for (int64_t j = j0; j < j1; ++j) {
+          const int64_t k = b * H + j;
+          dh_next[k] = active(len, t, b) ? dh_next[k] + direct[k] : dh[k];
+        }
+      }
+    });
+    std::swap(dh, dh_next);
+  }
+  std::copy(dh.begin(), dh.end(), gh0);
+  weight_gradient(s, 3, dhw.data(), h0, out, gw);
+  using acc_t = at::acc_type<T, false>;
+  at::parallel_for(0, G3, kGrainHidden, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      acc_t sum = 0;
+      for (int64_t r = 0; r < s.T * B; ++r) sum += dhw[r * G3 + c];
+      gb[c] = T(sum);
+    }
+  });
+}
+
+void check_cpu_dtype(const char* op, const at::Tensor& x) {
+  ZOO_CHECK_ARG(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble, op, "x_proj",
+                "must be float32 or float64 for the CPU kernel, got ", x.scalar_type());
+}
+
+const int64_t* lengths_ptr(const std::optional<at::Tensor>& lengths, at::Tensor& holder) {
+  if (!lengths.has_value()) return nullptr;
+  holder = lengths->contiguous();
+  return holder.const_data_ptr<int64_t>();
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> lstm_layer_cpu(
+    const at::Tensor& x_proj, const at::Tensor& w_hh, const at::Tensor& h0, const at::Tensor& c0,
+    const std::optional<at::Tensor>& lengths) {
+  const Shape s = check_layer_args("lstm_layer", 4, x_proj, w_hh, h0, lengths);
+  check_same_shape("lstm_layer", "c0", c0, "h0", h0);
+  check_same_dtype("lstm_layer", "c0", c0, "h0", h0);
+  check_cpu_dtype("lstm_layer", x_proj);
+  const at::Tensor x = x_proj.contiguous(), w = w_hh.contiguous(), h = h0.contiguous(), c = c0.contiguous();
+  at::Tensor out = at::empty({s.T, s.B, s.H}, x.options()), hn = at::empty_like(h), cn = at::empty_like(c);
+  at::Tensor cells = at::empty({s.T, s.B, s.H}, x.options()), gates = at::empty({s.T, s.B, 4 * s.H}, x.options());
+  at::Tensor len_holder;
+  const int64_t* len = lengths_ptr(lengths, len_holder);
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lstm_layer_cpu", [&] {
+    lstm_forward<scalar_t>(s, x.const_data_ptr<scalar_t>(), w.const_data_ptr<scalar_t>(), h.const_data_ptr<scalar_t>(),
+                           c.const_data_ptr<scalar_t>(), len, out.mutable_data_ptr<scalar_t>(),
+                           hn.mutable_data_ptr<scalar_t>(), cn.mutable_data_ptr<scalar_t>(),
+                           cells.mutable_data_ptr<scalar_t>(), gates.mutable_data_ptr<scalar_t>());
+  });
+  return {out, hn, cn, cells, gates};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> lstm_layer_backward_cpu(
+    const at::Tensor& grad_out, const at::Tensor& grad_hn, const at::Tensor& grad_cn, const at::Tensor& w_hh,
+    const at::Tensor& h0, const at::Tensor& c0, const std::optional<at::Tensor>& lengths, const at::Tensor& out,
+    const at::Tensor& cells, const at::Tensor& gates) {
+  const Shape s = check_layer_args("lstm_layer_backward", 4, gates, w_hh, h0, lengths);
+  check_same_shape("lstm_layer_backward", "grad_out", grad_out, "out", out);
+  check_cpu_dtype("lstm_layer_backward", gates);
+  const at::Tensor go = grad_out.contiguous(), ghn = grad_hn.contiguous(), gcn = grad_cn.contiguous();
+  const at::Tensor w = w_hh.contiguous(), h = h0.contiguous(), c = c0.contiguous();
+  const at::Tensor o = out.contiguous(), cl = cells.contiguous(), g = gates.contiguous();
+  at::Tensor gxp = at::empty_like(g), gw = at::empty_like(w), gh0 = at::empty_like(h), gc0 = at::empty_like(c);
+  at::Tensor len_holder;
+  const int64_t* len = lengths_ptr(lengths, len_holder);
+  AT_DISPATCH_FLOATING_TYPES(g.scalar_type(), "lstm_layer_backward_cpu", [&] {
+    lstm_backward<scalar_t>(s, go.const_data_ptr<scalar_t>(), ghn.const_data_ptr<scalar_t>(),
+                            gcn.const_data_ptr<scalar_t>(), w.const_data_ptr<scalar_t>(), h.const_data_ptr<scalar_t>(),
+                            c.const_data_ptr<scalar_t>(), len, o.const_data_ptr<scalar_t>(),
+                            cl.const_data_ptr<scalar_t>(), g.const_data_ptr<scalar_t>(), gxp.mutable_data_ptr<scalar_t>(),
+                            gw.mutable_data_ptr<scalar_t>(), gh0.mutable_data_ptr<scalar_t>(),
+                            gc0.mutable_data_ptr<scalar_t>());
+  });
+  return {gxp, gw, gh0, gc0};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> gru_layer_cpu(const at::Tensor& x_proj, const at::Tensor& w_hh,
+                                                             const at::Tensor& b_hh, const at::Tensor& h0,
+                                                             const std::optional<at::Tensor>& lengths) {
+  const Shape s = check_layer_args("gru_layer", 3, x_proj, w_hh, h0, lengths);
+  ZOO_CHECK_ARG(b_hh.dim() == 1 && b_hh.size(0) == 3 * s.H, "gru_layer", "b_hh", "must be (3*H,) = (", 3 * s.H,
+                ",), got ", b_hh.sizes());
+  check_same_dtype("gru_layer", "b_hh", b_hh, "x_proj", x_proj);
+  check_cpu_dtype("gru_layer", x_proj);
+  const at::Tensor x = x_proj.contiguous(), w = w_hh.contiguous(), bh = b_hh.contiguous(), h = h0.contiguous();
+  at::Tensor out = at::empty({s.T, s.B, s.H}, x.options()), hn = at::empty_like(h);
+  at::Tensor gates = at::empty({s.T, s.B, 4 * s.H}, x.options());
+  at::Tensor len_holder;
+  const int64_t* len = lengths_ptr(lengths, len_holder);
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "gru_layer_cpu", [&] {
+    gru_forward<scalar_t>(s, x.const_data_ptr<scalar_t>(), w.const_data_ptr<scalar_t>(), bh.const_data_ptr<scalar_t>(),
+                          h.const_data_ptr<scalar_t>(), len, out.mutable_data_ptr<scalar_t>(),
+                          hn.mutable_data_ptr<scalar_t>(), gates.mutable_data_ptr<scalar_t>());
+  });
+  return {out, hn, gates};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> gru_layer_backward_cpu(
+    const at::Tensor& grad_out, const at::Tensor& grad_hn, const at::Tensor& w_hh, const at::Tensor& b_hh,
+    const at::Tensor& h0, const std::optional<at::Tensor>& lengths, const at::Tensor& out, const at::Tensor& gates) {
+  const Shape s = check_layer_args("gru_layer_backward", 3, gates, w_hh, h0, lengths, /*width=*/4);
+  check_same_shape("gru_layer_backward", "grad_out", grad_out, "out", out);
+  check_cpu_dtype("gru_layer_backward", out);
+  const at::Tensor go = grad_out.contiguous(), ghn = grad_hn.contiguous(), w = w_hh.contiguous();
+  const at::Tensor h = h0.contiguous(), o = out.contiguous(), g = gates.contiguous();
+  at::Tensor gxp = at::empty({s.T, s.B, 3 * s.H}, o.options()), gw = at::empty_like(w), gb = at::empty_like(b_hh);
+  at::Tensor gh0 = at::empty_like(h);
+  at::Tensor len_holder;
+  const int64_t* len = lengths_ptr(lengths, len_holder);
+  AT_DISPATCH_FLOATING_TYPES(o.scalar_type(), "gru_layer_backward_cpu", [&] {
+    gru_backward<scalar_t>(s, go.const_data_ptr<scalar_t>(), ghn.const_data_ptr<scalar_t>(), w.const_data_ptr<scalar_t>(),
+                           h.const_data_ptr<scalar_t>(), len, o.const_data_ptr<scalar_t>(), g.const_data_ptr<scalar_t>(),
+                           gxp.mutable_data_ptr<scalar_t>(), gw.mutable_data_ptr<scalar_t>(),
+                           gb.mutable_data_ptr<scalar_t>(), gh0.mutable_data_ptr<scalar_t>());
+  });
+  return {gxp, gw, gb, gh0};
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(zoo, CPU, m) {
+  m.impl("lstm_layer", &lstm_layer_cpu);
+  m.impl("lstm_layer_backward", &lstm_layer_backward_cpu);
+  m.impl("gru_layer", &gru_layer_cpu);
+  m.impl("gru_layer_backward", &gru_layer_backward_cpu);
+}
+
+}  // namespace zoo::recurrent
