@@ -2,6 +2,7 @@
 
 from zoo.nn.attention import Attention, KVCache, MultiheadAttention, apply_rotary
 from zoo.nn.bias_act import Conv1dAct, Conv2dAct, Conv3dAct, LinearAct
+from zoo.nn.recurrent import GRU, LSTM, GRUCell, LSTMCell
 
-__all__ = ["Attention", "Conv1dAct", "Conv2dAct", "Conv3dAct", "KVCache", "LinearAct", "MultiheadAttention",
-           "apply_rotary"]
+__all__ = ["Attention", "Conv1dAct", "Conv2dAct", "Conv3dAct", "GRU", "GRUCell", "KVCache", "LSTM", "LSTMCell",
+           "LinearAct", "MultiheadAttention", "apply_rotary"]

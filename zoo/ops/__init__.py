@@ -15,8 +15,10 @@ from zoo.ops.backend import (
 )
 from zoo.ops import attention as _attention
 from zoo.ops import bias_act as _bias_act
+from zoo.ops import recurrent as _recurrent
 from zoo.ops.attention import scaled_dot_product_attention, scaled_dot_product_attention_reference
 from zoo.ops.bias_act import ACTIVATIONS, bias_act, bias_act_reference
+from zoo.ops.recurrent import gru_layer, gru_layer_reference, lstm_layer, lstm_layer_reference
 
 extension_status = _extension.status
 
@@ -29,11 +31,15 @@ if current() != "torch":
 OPS = {
     "bias_act": (bias_act, bias_act_reference),
     "attention": (scaled_dot_product_attention, scaled_dot_product_attention_reference),
+    "lstm": (lstm_layer, lstm_layer_reference),
+    "gru": (gru_layer, gru_layer_reference),
 }
 # Op name -> device types its compiled kernels cover (zoo doctor shows the ones this build serves).
 KERNEL_DEVICES = {
     "bias_act": _bias_act.KERNEL_DEVICES,
     "attention": _attention.KERNEL_DEVICES,
+    "lstm": _recurrent.KERNEL_DEVICES,
+    "gru": _recurrent.KERNEL_DEVICES,
 }
 
 __all__ = [
@@ -47,6 +53,10 @@ __all__ = [
     "bias_act_reference",
     "current",
     "extension_status",
+    "gru_layer",
+    "gru_layer_reference",
+    "lstm_layer",
+    "lstm_layer_reference",
     "scaled_dot_product_attention",
     "scaled_dot_product_attention_reference",
     "use_extension",

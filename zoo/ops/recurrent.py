@@ -1,0 +1,173 @@
+"""LSTM and GRU layers: one layer, one direction, time-major, on our fused recurrent kernels.
+
+Python half of csrc/recurrent/. The input projection x W_ih^T + b for all time
+steps is one GEMM here (F.linear, so autograd covers W_ih and the biases); the
+recurrence with its fused gate math and our own backward through time run in
+zoo::lstm_layer / zoo::gru_layer. `lengths` (int64, CPU) makes steps past each
+sequence's end no-ops: state carried, output 0, as packed sequences need.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from zoo.ops import _extension
+from zoo.ops.backend import use_extension
+
+KERNEL_DEVICES = ("cpu", "meta")
+_KERNEL_CPU_DTYPES = (torch.float32, torch.float64)
+
+
+def _on_kernel(x: torch.Tensor, op: str) -> bool:
+    return use_extension(x.device, op=op, kernel_devices=KERNEL_DEVICES) and (
+        x.device.type != "cpu" or x.dtype in _KERNEL_CPU_DTYPES)
+
+
+def _check(op: str, x, w_ih, w_hh, h0, gates: int) -> None:
+    if x.dim() != 3:
+        raise ValueError(f"zoo.{op}: argument 'x' must be 3-D (T, B, input_size), got {tuple(x.shape)}")
+    if w_ih.shape[1] != x.shape[2]:
+        raise ValueError(f"zoo.{op}: argument 'x' must have input_size {w_ih.shape[1]} features, got {x.shape[2]}")
+    hidden = w_hh.shape[1]
+    if w_hh.shape[0] != gates * hidden or w_ih.shape[0] != gates * hidden:
+        raise ValueError(f"zoo.{op}: argument 'w_hh' must be ({gates}*H, H) with w_ih ({gates}*H, I), "
+                         f"got {tuple(w_hh.shape)} and {tuple(w_ih.shape)}")
+    if h0.shape != (x.shape[1], hidden):
+        raise ValueError(f"zoo.{op}: argument 'h0' must be (B, H) = {(x.shape[1], hidden)}, got {tuple(h0.shape)}")
+
+
+def _step_mask(lengths: torch.Tensor | None, t: int, like: torch.Tensor) -> torch.Tensor | None:
+    return None if lengths is None else (t < lengths.to(like.device)).unsqueeze(-1)
+
+
+def lstm_layer(x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths=None):
+    """One LSTM layer over x (T, B, I) from (h0, c0) (B, H): returns (out (T, B, H), h_n, c_n)."""
+    _check("lstm_layer", x, w_ih, w_hh, h0, 4)
+    bias = None if b_ih is None else b_ih + b_hh
+    x_proj = F.linear(x, w_ih, bias)
+    if _on_kernel(x, "lstm"):
+        out, h_n, c_n, _, _ = torch.ops.zoo.lstm_layer.default(x_proj, w_hh, h0, c0, lengths)
+        return out, h_n, c_n
+    return _lstm_reference(x_proj, w_hh, h0, c0, lengths)
+
+
+def gru_layer(x, w_ih, w_hh, b_ih, b_hh, h0, lengths=None):
+    """One GRU layer over x (T, B, I) from h0 (B, H): returns (out (T, B, H), h_n)."""
+    _check("gru_layer", x, w_ih, w_hh, h0, 3)
+    x_proj = F.linear(x, w_ih, b_ih)
+    b_hh = b_hh if b_hh is not None else w_hh.new_zeros(w_hh.shape[0])
+    if _on_kernel(x, "gru"):
+        out, h_n, _ = torch.ops.zoo.gru_layer.default(x_proj, w_hh, b_hh, h0, lengths)
+        return out, h_n
+    return _gru_reference(x_proj, w_hh, b_hh, h0, lengths)
+
+
+def _lstm_reference(x_proj, w_hh, h, c, lengths):
+    outs = []
+    for t in range(x_proj.shape[0]):
+        i, f, g, o = (x_proj[t] + h @ w_hh.T).chunk(4, dim=-1)
+        c_new = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        h_new = torch.sigmoid(o) * torch.tanh(c_new)
+        keep = _step_mask(lengths, t, h)
+        if keep is not None:
+            h_new, c_new, out = torch.where(keep, h_new, h), torch.where(keep, c_new, c), torch.where(keep, h_new, 0.0)
+        else:
+            out = h_new
+        h, c = h_new, c_new
+        outs.append(out)
+    return _stack(outs, h), h, c
+
+
+def _gru_reference(x_proj, w_hh, b_hh, h, lengths):
+    outs = []
+    for t in range(x_proj.shape[0]):
+        xr, xz, xn = x_proj[t].chunk(3, dim=-1)
+        hr, hz, hn = F.linear(h, w_hh, b_hh).chunk(3, dim=-1)
+        r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
+        h_new = (1 - z) * torch.tanh(xn + r * hn) + z * h
+        keep = _step_mask(lengths, t, h)
+        out = h_new if keep is None else torch.where(keep, h_new, 0.0)
+        h = h_new if keep is None else torch.where(keep, h_new, h)
+        outs.append(out)
+    return _stack(outs, h), h
+
+
+def _stack(outs, h):
+    return torch.stack(outs) if outs else h.new_empty(0, *h.shape)
+
+
+def lstm_layer_reference(x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths=None):
+    """Pure-PyTorch lstm_layer: the oracle the kernel is tested against."""
+    _check("lstm_layer", x, w_ih, w_hh, h0, 4)
+    return _lstm_reference(F.linear(x, w_ih, None if b_ih is None else b_ih + b_hh), w_hh, h0, c0, lengths)
+
+
+def gru_layer_reference(x, w_ih, w_hh, b_ih, b_hh, h0, lengths=None):
+    """Pure-PyTorch gru_layer: the oracle the kernel is tested against."""
+    _check("gru_layer", x, w_ih, w_hh, h0, 3)
+    b_hh = b_hh if b_hh is not None else w_hh.new_zeros(w_hh.shape[0])
+    return _gru_reference(F.linear(x, w_ih, b_ih), w_hh, b_hh, h0, lengths)
+
+
+def _fake_lstm(x_proj, w_hh, h0, c0, lengths):
+    t, b, _ = x_proj.shape
+    h = w_hh.shape[1]
+    return (x_proj.new_empty(t, b, h), torch.empty_like(h0), torch.empty_like(c0), x_proj.new_empty(t, b, h),
+            x_proj.new_empty(t, b, 4 * h))
+
+
+def _fake_lstm_backward(grad_out, grad_h_n, grad_c_n, w_hh, h0, c0, lengths, out, cells, gates):
+    return torch.empty_like(gates), torch.empty_like(w_hh), torch.empty_like(h0), torch.empty_like(c0)
+
+
+def _fake_gru(x_proj, w_hh, b_hh, h0, lengths):
+    t, b, _ = x_proj.shape
+    h = w_hh.shape[1]
+    return x_proj.new_empty(t, b, h), torch.empty_like(h0), x_proj.new_empty(t, b, 4 * h)
+
+
+def _fake_gru_backward(grad_out, grad_h_n, w_hh, b_hh, h0, lengths, out, gates):
+    t, b, _ = out.shape
+    return out.new_empty(t, b, w_hh.shape[0]), torch.empty_like(w_hh), torch.empty_like(b_hh), torch.empty_like(h0)
+
+
+def _zeros_if_none(grad, like):
+    return torch.zeros_like(like) if grad is None else grad
+
+
+def _setup_lstm(ctx, inputs, output):
+    _, w_hh, h0, c0, lengths = inputs
+    out, _, _, cells, gates = output
+    ctx.save_for_backward(w_hh, h0, c0, lengths, out, cells, gates)
+
+
+def _backward_lstm(ctx, grad_out, grad_h_n, grad_c_n, _grad_cells, _grad_gates):
+    w_hh, h0, c0, lengths, out, cells, gates = ctx.saved_tensors
+    grads = torch.ops.zoo.lstm_layer_backward.default(
+        _zeros_if_none(grad_out, out), _zeros_if_none(grad_h_n, h0), _zeros_if_none(grad_c_n, c0),
+        w_hh, h0, c0, lengths, out, cells, gates)
+    return (*grads, None)
+
+
+def _setup_gru(ctx, inputs, output):
+    _, w_hh, b_hh, h0, lengths = inputs
+    out, _, gates = output
+    ctx.save_for_backward(w_hh, b_hh, h0, lengths, out, gates)
+
+
+def _backward_gru(ctx, grad_out, grad_h_n, _grad_gates):
+    w_hh, b_hh, h0, lengths, out, gates = ctx.saved_tensors
+    grad_x_proj, grad_w_hh, grad_b_hh, grad_h0 = torch.ops.zoo.gru_layer_backward.default(
+        _zeros_if_none(grad_out, out), _zeros_if_none(grad_h_n, h0), w_hh, b_hh, h0, lengths, out, gates)
+    return grad_x_proj, grad_w_hh, grad_b_hh, grad_h0, None
+
+
+@_extension.on_load
+def _register() -> None:
+    torch.library.register_fake("zoo::lstm_layer")(_fake_lstm)
+    torch.library.register_fake("zoo::lstm_layer_backward")(_fake_lstm_backward)
+    torch.library.register_fake("zoo::gru_layer")(_fake_gru)
+    torch.library.register_fake("zoo::gru_layer_backward")(_fake_gru_backward)
+    torch.library.register_autograd("zoo::lstm_layer", _backward_lstm, setup_context=_setup_lstm)
+    torch.library.register_autograd("zoo::gru_layer", _backward_gru, setup_context=_setup_gru)
