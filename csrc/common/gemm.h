@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <vector>
 
 namespace zoo {
 
@@ -55,16 +56,55 @@ void gemm_tile(int64_t n_cols, int64_t K, const T* A, int64_t a_m, int64_t a_k, 
   if constexpr (MR > 3) store(3, c30, c31);
 }
 
+// One block of at most panel-width columns: 4-row tiles, then single rows.
+template <typename T>
+void gemm_block(int64_t M, int64_t n_cols, int64_t K, const T* A, int64_t a_m, int64_t a_k, const T* B, int64_t ldb,
+                T* C, int64_t ldc, bool accumulate) {
+  int64_t m = 0;
+  for (; m + 4 <= M; m += 4) gemm_tile<T, 4>(n_cols, K, A + m * a_m, a_m, a_k, B, ldb, C + m * ldc, ldc, accumulate);
+  for (; m < M; ++m) gemm_tile<T, 1>(n_cols, K, A + m * a_m, a_m, a_k, B, ldb, C + m * ldc, ldc, accumulate);
+}
+
 // C (M x N) = or += A (M x K) * B (K x N); see gemm_tile for the operand layouts.
 template <typename T>
 void gemm(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_m, int64_t a_k, const T* B, int64_t ldb, T* C,
           int64_t ldc, bool accumulate) {
   constexpr int64_t NR = 2 * Vectorized<T>::size();
   for (int64_t n = 0; n < N; n += NR) {  // a K x NR panel of B stays in L1 across the rows
-    const int64_t nc = std::min(NR, N - n);
-    int64_t m = 0;
-    for (; m + 4 <= M; m += 4) gemm_tile<T, 4>(nc, K, A + m * a_m, a_m, a_k, B + n, ldb, C + m * ldc + n, ldc, accumulate);
-    for (; m < M; ++m) gemm_tile<T, 1>(nc, K, A + m * a_m, a_m, a_k, B + n, ldb, C + m * ldc + n, ldc, accumulate);
+    gemm_block(M, std::min(NR, N - n), K, A, a_m, a_k, B + n, ldb, C + n, ldc, accumulate);
+  }
+}
+
+// Columns per packed panel: the width of one gemm_tile.
+template <typename T>
+constexpr int64_t panel_width() {
+  return 2 * Vectorized<T>::size();
+}
+
+// B (K x N, row stride ldb) repacked as column panels: panel p holds columns
+// [p*NR, p*NR + NR) as K contiguous rows of NR (zero-padded). A GEMM then reads
+// B with unit stride; a large power-of-two ldb would map every row of a panel to
+// the same few L1 sets. Worth it when B is reused, as recurrent weights are at
+// every time step.
+template <typename T>
+std::vector<T> pack_panels(int64_t K, int64_t N, const T* B, int64_t ldb) {
+  constexpr int64_t NR = panel_width<T>();
+  const int64_t panels = (N + NR - 1) / NR;
+  std::vector<T> packed(panels * K * NR, T(0));
+  for (int64_t p = 0; p < panels; ++p)
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t c = 0; c < NR && p * NR + c < N; ++c) packed[(p * K + k) * NR + c] = B[k * ldb + p * NR + c];
+  return packed;
+}
+
+// Columns [n0, n1) of C (M x N) = or += A (M x K) * B, with B from pack_panels;
+// n0 must be a multiple of panel_width<T>().
+template <typename T>
+void gemm_panels(int64_t M, int64_t n0, int64_t n1, int64_t K, const T* A, int64_t a_m, int64_t a_k,
+                 const T* packed, T* C, int64_t ldc, bool accumulate) {
+  constexpr int64_t NR = panel_width<T>();
+  for (int64_t n = n0; n < n1; n += NR) {
+    gemm_block(M, std::min(NR, n1 - n), K, A, a_m, a_k, packed + (n / NR) * K * NR, NR, C + n, ldc, accumulate);
   }
 }
 

@@ -4,8 +4,8 @@
 // gates) and applies the fused gate math to that slice for every batch row, so a
 // step is one pass with no separate pointwise launches. The hidden state is
 // double-buffered because every thread reads all of it. The backward runs the
-// steps in reverse and forms grad W_hh at the end as one GEMM over all steps.
-#include <ATen/AccumulateType.h>
+// steps in reverse; grad W_hh is then one GEMM over all steps (ATen's mm, as the
+// input projection is in the forward).
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <ATen/cpu/vec/vec.h>
@@ -22,7 +22,9 @@ namespace {
 
 using at::vec::Vectorized;
 
-constexpr int64_t kGrainHidden = 16;
+using zoo::gemm_panels;
+using zoo::pack_panels;
+using zoo::panel_width;
 
 template <typename T>
 Vectorized<T> sigmoid(Vectorized<T> x) {
@@ -47,25 +49,30 @@ std::vector<T> transposed(const T* src, int64_t rows, int64_t cols) {
   return dst;
 }
 
-// pre[:, g*H + j0 .. g*H + j1) = h (B x H) * W_hh^T for each of `gates` gate blocks.
-template <typename T>
-void hidden_projection(const Shape& s, int64_t gates, const T* h, const std::vector<T>& wt, int64_t j0, int64_t j1,
-                       T* pre) {
-  for (int64_t g = 0; g < gates; ++g) {
-    gemm<T>(s.B, j1 - j0, s.H, h, s.H, 1, wt.data() + g * s.H + j0, gates * s.H, pre + g * s.H + j0, gates * s.H,
-            false);
-  }
+// Runs f(j0, j1) in parallel over hidden units, split at panel boundaries.
+template <typename T, typename F>
+void for_hidden_panels(int64_t H, F f) {
+  constexpr int64_t NR = panel_width<T>();
+  at::parallel_for(0, (H + NR - 1) / NR, 1, [&](int64_t p0, int64_t p1) { f(p0 * NR, std::min(H, p1 * NR)); });
 }
 
-// grad_w (G*H x H) = sum over all steps of dpre^T (G*H x T*B) * h_prev (T*B x H), in one GEMM.
+// W_hh^T (H x G*H) packed per gate block, read at every step of the forward.
 template <typename T>
-void weight_gradient(const Shape& s, int64_t gates, const T* dpre, const T* h0, const T* out, T* grad_w) {
-  std::vector<T> h_prev(s.T * s.B * s.H);
-  std::copy(h0, h0 + s.B * s.H, h_prev.begin());
-  if (s.T > 1) std::copy(out, out + (s.T - 1) * s.B * s.H, h_prev.begin() + s.B * s.H);
-  at::parallel_for(0, gates * s.H, kGrainHidden, [&](int64_t r0, int64_t r1) {
-    gemm<T>(r1 - r0, s.H, s.T * s.B, dpre + r0, 1, gates * s.H, h_prev.data(), s.H, grad_w + r0 * s.H, s.H, false);
-  });
+std::vector<std::vector<T>> pack_gate_blocks(const T* w_hh, int64_t gates, int64_t H) {
+  const std::vector<T> wt = transposed(w_hh, gates * H, H);
+  std::vector<std::vector<T>> packs;
+  for (int64_t g = 0; g < gates; ++g) packs.push_back(pack_panels(H, H, wt.data() + g * H, gates * H));
+  return packs;
+}
+
+// pre[:, g*H + j0 .. g*H + j1) = h (B x H) * W_hh^T for each gate block.
+template <typename T>
+void hidden_projection(const Shape& s, const std::vector<std::vector<T>>& packs, const T* h, int64_t j0, int64_t j1,
+                       T* pre) {
+  const int64_t gates = static_cast<int64_t>(packs.size());
+  for (int64_t g = 0; g < gates; ++g) {
+    gemm_panels<T>(s.B, j0, j1, s.H, h, s.H, 1, packs[g].data(), pre + g * s.H, gates * s.H, false);
+  }
 }
 
 template <typename T>
@@ -73,11 +80,11 @@ void lstm_forward(const Shape& s, const T* xp, const T* w_hh, const T* h0, const
                   T* hn, T* cn, T* cells, T* gates) {
   using Vec = Vectorized<T>;
   const int64_t H = s.H, B = s.B, G4 = 4 * H;
-  const std::vector<T> wt = transposed(w_hh, G4, H);
+  const auto packs = pack_gate_blocks(w_hh, 4, H);
   std::vector<T> h(h0, h0 + B * H), h_next(B * H), c(c0, c0 + B * H), pre(B * G4);
   for (int64_t t = 0; t < s.T; ++t) {
-    at::parallel_for(0, H, kGrainHidden, [&](int64_t j0, int64_t j1) {
-      hidden_projection(s, 4, h.data(), wt, j0, j1, pre.data());
+    for_hidden_panels<T>(H, [&](int64_t j0, int64_t j1) {
+      hidden_projection(s, packs, h.data(), j0, j1, pre.data());
       for (int64_t b = 0; b < B; ++b) {
         const int64_t row = t * B + b;
         T* gt = gates + row * G4;
@@ -108,14 +115,14 @@ void lstm_forward(const Shape& s, const T* xp, const T* w_hh, const T* h0, const
 }
 
 template <typename T>
-void lstm_backward(const Shape& s, const T* gout, const T* ghn, const T* gcn, const T* w_hh, const T* h0,
-                   const T* c0, const int64_t* len, const T* out, const T* cells, const T* gates, T* gxp, T* gw,
-                   T* gh0, T* gc0) {
+void lstm_backward(const Shape& s, const T* gout, const T* ghn, const T* gcn, const T* w_hh, const T* c0,
+                   const int64_t* len, const T* cells, const T* gates, T* gxp, T* gh0, T* gc0) {
   using Vec = Vectorized<T>;
   const int64_t H = s.H, B = s.B, G4 = 4 * H;
+  const std::vector<T> w_packed = pack_panels(G4, H, w_hh, H);
   std::vector<T> dh(ghn, ghn + B * H), dh_next(B * H), dc(gcn, gcn + B * H);
   for (int64_t t = s.T - 1; t >= 0; --t) {
-    at::parallel_for(0, H, kGrainHidden, [&](int64_t j0, int64_t j1) {
+    for_hidden_panels<T>(H, [&](int64_t j0, int64_t j1) {
       for (int64_t b = 0; b < B; ++b) {
         const int64_t row = t * B + b;
         T* d = gxp + row * G4;
@@ -141,8 +148,8 @@ void lstm_backward(const Shape& s, const T* gout, const T* ghn, const T* gcn, co
       }
     });
     const T* dpre = gxp + t * B * G4;
-    at::parallel_for(0, H, kGrainHidden, [&](int64_t j0, int64_t j1) {  // dh_{t-1} = dpre * W_hh
-      gemm<T>(B, j1 - j0, G4, dpre, G4, 1, w_hh + j0, H, dh_next.data() + j0, H, false);
+    for_hidden_panels<T>(H, [&](int64_t j0, int64_t j1) {  // dh_{t-1} = dpre * W_hh
+      gemm_panels<T>(B, j0, j1, G4, dpre, G4, 1, w_packed.data(), dh_next.data(), H, false);
       for (int64_t b = 0; b < B; ++b) {
         if (!active(len, t, b)) std::copy(dh.data() + b * H + j0, dh.data() + b * H + j1, dh_next.data() + b * H + j0);
       }
@@ -151,7 +158,6 @@ void lstm_backward(const Shape& s, const T* gout, const T* ghn, const T* gcn, co
   }
   std::copy(dh.begin(), dh.end(), gh0);
   std::copy(dc.begin(), dc.end(), gc0);
-  weight_gradient(s, 4, gxp, h0, out, gw);
 }
 
 template <typename T>
@@ -159,11 +165,11 @@ void gru_forward(const Shape& s, const T* xp, const T* w_hh, const T* b_hh, cons
                  T* hn, T* gates) {
   using Vec = Vectorized<T>;
   const int64_t H = s.H, B = s.B, G3 = 3 * H;
-  const std::vector<T> wt = transposed(w_hh, G3, H);
+  const auto packs = pack_gate_blocks(w_hh, 3, H);
   std::vector<T> h(h0, h0 + B * H), h_next(B * H), pre(B * G3);
   for (int64_t t = 0; t < s.T; ++t) {
-    at::parallel_for(0, H, kGrainHidden, [&](int64_t j0, int64_t j1) {
-      hidden_projection(s, 3, h.data(), wt, j0, j1, pre.data());
+    for_hidden_panels<T>(H, [&](int64_t j0, int64_t j1) {
+      hidden_projection(s, packs, h.data(), j0, j1, pre.data());
       for (int64_t b = 0; b < B; ++b) {
         const int64_t row = t * B + b;
         T* gt = gates + row * 4 * H;  // r, z, n and the hidden part of n (needed by the backward)
@@ -192,18 +198,20 @@ void gru_forward(const Shape& s, const T* xp, const T* w_hh, const T* b_hh, cons
   std::copy(h.begin(), h.end(), hn);
 }
 
+// dhw (T, B, 3H) receives the gradient of the hidden projection h W_hh^T + b_hh.
 template <typename T>
 void gru_backward(const Shape& s, const T* gout, const T* ghn, const T* w_hh, const T* h0, const int64_t* len,
-                  const T* out, const T* gates, T* gxp, T* gw, T* gb, T* gh0) {
+                  const T* out, const T* gates, T* gxp, T* dhw, T* gh0) {
   using Vec = Vectorized<T>;
   const int64_t H = s.H, B = s.B, G3 = 3 * H;
-  std::vector<T> dh(ghn, ghn + B * H), dh_next(B * H), direct(B * H), dhw(s.T * B * G3);
+  const std::vector<T> w_packed = pack_panels(G3, H, w_hh, H);
+  std::vector<T> dh(ghn, ghn + B * H), dh_next(B * H), direct(B * H);
   for (int64_t t = s.T - 1; t >= 0; --t) {
-    at::parallel_for(0, H, kGrainHidden, [&](int64_t j0, int64_t j1) {
+    for_hidden_panels<T>(H, [&](int64_t j0, int64_t j1) {
       for (int64_t b = 0; b < B; ++b) {
         const int64_t row = t * B + b;
         T* d = gxp + row * G3;
-        T* dw = dhw.data() + row * G3;  // grad of the hidden projection h W_hh^T + b_hh
+        T* dw = dhw + row * G3;
         if (!active(len, t, b)) {
           for (int64_t g = 0; g < 3; ++g) {
             std::fill(d + g * H + j0, d + g * H + j1, T(0));
@@ -227,9 +235,9 @@ void gru_backward(const Shape& s, const T* gout, const T* ghn, const T* w_hh, co
         });
       }
     });
-    const T* dpre = dhw.data() + t * B * G3;
-    at::parallel_for(0, H, kGrainHidden, [&](int64_t j0, int64_t j1) {
-      gemm<T>(B, j1 - j0, G3, dpre, G3, 1, w_hh + j0, H, dh_next.data() + j0, H, false);
+    const T* dpre = dhw + t * B * G3;
+    for_hidden_panels<T>(H, [&](int64_t j0, int64_t j1) {
+      gemm_panels<T>(B, j0, j1, G3, dpre, G3, 1, w_packed.data(), dh_next.data(), H, false);
       for (int64_t b = 0; b < B; ++b) {
         for (int64_t j = j0; j < j1; ++j) {
           const int64_t k = b * H + j;
@@ -240,20 +248,19 @@ void gru_backward(const Shape& s, const T* gout, const T* ghn, const T* w_hh, co
     std::swap(dh, dh_next);
   }
   std::copy(dh.begin(), dh.end(), gh0);
-  weight_gradient(s, 3, dhw.data(), h0, out, gw);
-  using acc_t = at::acc_type<T, false>;
-  at::parallel_for(0, G3, kGrainHidden, [&](int64_t c0, int64_t c1) {
-    for (int64_t c = c0; c < c1; ++c) {
-      acc_t sum = 0;
-      for (int64_t r = 0; r < s.T * B; ++r) sum += dhw[r * G3 + c];
-      gb[c] = T(sum);
-    }
-  });
 }
 
 void check_cpu_dtype(const char* op, const at::Tensor& x) {
   ZOO_CHECK_ARG(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble, op, "x_proj",
                 "must be float32 or float64 for the CPU kernel, got ", x.scalar_type());
+}
+
+// grad W_hh = sum over steps of dpre_t^T h_{t-1}: one GEMM over all T*B rows, as the
+// input projection is one GEMM in the forward.
+at::Tensor weight_gradient(const at::Tensor& dpre, const at::Tensor& h0, const at::Tensor& out) {
+  const int64_t T = out.size(0);
+  const at::Tensor h_prev = at::cat({h0.unsqueeze(0), out.narrow(0, 0, std::max<int64_t>(T - 1, 0))}).narrow(0, 0, T);
+  return at::mm(dpre.reshape({-1, dpre.size(2)}).t(), h_prev.reshape({-1, h0.size(1)}));
 }
 
 const int64_t* lengths_ptr(const std::optional<at::Tensor>& lengths, at::Tensor& holder) {
@@ -293,18 +300,17 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> lstm_layer_backward_c
   const at::Tensor go = grad_out.contiguous(), ghn = grad_hn.contiguous(), gcn = grad_cn.contiguous();
   const at::Tensor w = w_hh.contiguous(), h = h0.contiguous(), c = c0.contiguous();
   const at::Tensor o = out.contiguous(), cl = cells.contiguous(), g = gates.contiguous();
-  at::Tensor gxp = at::empty_like(g), gw = at::empty_like(w), gh0 = at::empty_like(h), gc0 = at::empty_like(c);
+  at::Tensor gxp = at::empty_like(g), gh0 = at::empty_like(h), gc0 = at::empty_like(c);
   at::Tensor len_holder;
   const int64_t* len = lengths_ptr(lengths, len_holder);
   AT_DISPATCH_FLOATING_TYPES(g.scalar_type(), "lstm_layer_backward_cpu", [&] {
     lstm_backward<scalar_t>(s, go.const_data_ptr<scalar_t>(), ghn.const_data_ptr<scalar_t>(),
-                            gcn.const_data_ptr<scalar_t>(), w.const_data_ptr<scalar_t>(), h.const_data_ptr<scalar_t>(),
-                            c.const_data_ptr<scalar_t>(), len, o.const_data_ptr<scalar_t>(),
-                            cl.const_data_ptr<scalar_t>(), g.const_data_ptr<scalar_t>(), gxp.mutable_data_ptr<scalar_t>(),
-                            gw.mutable_data_ptr<scalar_t>(), gh0.mutable_data_ptr<scalar_t>(),
+                            gcn.const_data_ptr<scalar_t>(), w.const_data_ptr<scalar_t>(), c.const_data_ptr<scalar_t>(),
+                            len, cl.const_data_ptr<scalar_t>(), g.const_data_ptr<scalar_t>(),
+                            gxp.mutable_data_ptr<scalar_t>(), gh0.mutable_data_ptr<scalar_t>(),
                             gc0.mutable_data_ptr<scalar_t>());
   });
-  return {gxp, gw, gh0, gc0};
+  return {gxp, weight_gradient(gxp, h, o), gh0, gc0};
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> gru_layer_cpu(const at::Tensor& x_proj, const at::Tensor& w_hh,
@@ -336,17 +342,16 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> gru_layer_backward_cp
   check_cpu_dtype("gru_layer_backward", out);
   const at::Tensor go = grad_out.contiguous(), ghn = grad_hn.contiguous(), w = w_hh.contiguous();
   const at::Tensor h = h0.contiguous(), o = out.contiguous(), g = gates.contiguous();
-  at::Tensor gxp = at::empty({s.T, s.B, 3 * s.H}, o.options()), gw = at::empty_like(w), gb = at::empty_like(b_hh);
-  at::Tensor gh0 = at::empty_like(h);
+  at::Tensor gxp = at::empty({s.T, s.B, 3 * s.H}, o.options()), dhw = at::empty_like(gxp), gh0 = at::empty_like(h);
   at::Tensor len_holder;
   const int64_t* len = lengths_ptr(lengths, len_holder);
   AT_DISPATCH_FLOATING_TYPES(o.scalar_type(), "gru_layer_backward_cpu", [&] {
     gru_backward<scalar_t>(s, go.const_data_ptr<scalar_t>(), ghn.const_data_ptr<scalar_t>(), w.const_data_ptr<scalar_t>(),
                            h.const_data_ptr<scalar_t>(), len, o.const_data_ptr<scalar_t>(), g.const_data_ptr<scalar_t>(),
-                           gxp.mutable_data_ptr<scalar_t>(), gw.mutable_data_ptr<scalar_t>(),
-                           gb.mutable_data_ptr<scalar_t>(), gh0.mutable_data_ptr<scalar_t>());
+                           gxp.mutable_data_ptr<scalar_t>(), dhw.mutable_data_ptr<scalar_t>(),
+                           gh0.mutable_data_ptr<scalar_t>());
   });
-  return {gxp, gw, gb, gh0};
+  return {gxp, weight_gradient(dhw, h, o), dhw.sum({0, 1}), gh0};
 }
 
 }  // namespace
