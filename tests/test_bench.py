@@ -10,6 +10,7 @@ import pytest
 import zoo
 from zoo.bench import attention as attention_cases
 from zoo.bench import bias_act as bias_act_cases
+from zoo.bench import recurrent as recurrent_cases
 from zoo.bench import report, runner
 from zoo.bench.cli import add_bench_parser  # noqa: F401  (the CLI wiring imports cleanly)
 from zoo import cli
@@ -23,7 +24,8 @@ def run_case(case, direction="fwd+bwd"):
     return runner.run_op_case(case, device="cpu", dtype=torch.float32, direction=direction, threads=1, rounds=1)
 
 
-@pytest.mark.parametrize("case", [TINY, attention_cases._case(2, 2, 9, 33, 16, True)], ids=["bias_act", "attention"])
+@pytest.mark.parametrize("case", [TINY, attention_cases._case(2, 2, 9, 33, 16, True),
+                                  recurrent_cases._case("gru", 5, 2, 3, 4, 2, True)], ids=["bias_act", "attention", "gru"])
 def test_a_correct_kernel_is_timed(case):
     row = run_case(case)
     assert row["status"] == "ok", row

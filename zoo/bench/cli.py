@@ -11,12 +11,14 @@ import torch
 from rich.table import Table
 
 import zoo
-from zoo.bench import attention, bias_act, report, runner
+from zoo.bench import attention, bias_act, recurrent, report, runner
 
 # Op family -> its cases(quick) function; one line per family.
 FAMILIES = {
     "attention": attention.cases,
     "bias_act": bias_act.cases,
+    "gru": recurrent.cases_for("gru"),
+    "lstm": recurrent.cases_for("lstm"),
 }
 DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
