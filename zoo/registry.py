@@ -90,6 +90,23 @@ class ModelSpec:
         return inputs if isinstance(inputs, tuple) else (inputs,)
 
 
+def _stage(table: dict, specs: Iterable, kind: type, key: str, noun: str, source: str | None) -> dict:
+    """New entries keyed by their `key` attribute, stamped with `source`; a key already in `table`
+    or given twice is a DuplicateModelError naming both sources."""
+    staged: dict = {}
+    for spec in specs:
+        if not isinstance(spec, kind):
+            raise TypeError(f"register() takes a zoo.{kind.__name__}, got {type(spec).__name__}")
+        if source is not None:
+            spec = dataclasses.replace(spec, source=source)
+        name = getattr(spec, key)
+        other = table.get(name) or staged.get(name)
+        if other is not None:
+            raise DuplicateModelError(f"{noun} {name!r} is registered twice: by {other.source} and by {spec.source}")
+        staged[name] = spec
+    return staged
+
+
 class Registry:
     """Name -> ModelSpec, with fnmatch listing and helpful misses."""
 
@@ -104,33 +121,13 @@ class Registry:
 
     def register_all(self, specs: Iterable[ModelSpec], *, source: str | None = None) -> list[ModelSpec]:
         """Add specs all or nothing, so a source that clashes leaves no partial entries."""
-        staged: dict[str, ModelSpec] = {}
-        for spec in specs:
-            if not isinstance(spec, ModelSpec):
-                raise TypeError(f"register() takes a zoo.ModelSpec, got {type(spec).__name__}")
-            if source is not None:
-                spec = dataclasses.replace(spec, source=source)
-            other = self._specs.get(spec.name) or staged.get(spec.name)
-            if other is not None:
-                raise DuplicateModelError(
-                    f"model {spec.name!r} is registered twice: by {other.source} and by {spec.source}"
-                )
-            staged[spec.name] = spec
+        staged = _stage(self._specs, specs, ModelSpec, "name", "model", source)
         self._specs.update(staged)
         return list(staged.values())
 
     def register_weights_all(self, specs: Iterable[WeightsSpec], *, source: str | None = None) -> list[WeightsSpec]:
         """Add weights entries all or nothing; a tag already present names both sources."""
-        staged: dict[str, WeightsSpec] = {}
-        for spec in specs:
-            if not isinstance(spec, WeightsSpec):
-                raise TypeError(f"register() takes a zoo.WeightsSpec, got {type(spec).__name__}")
-            if source is not None:
-                spec = dataclasses.replace(spec, source=source)
-            other = self.weights.get(spec.tag) or staged.get(spec.tag)
-            if other is not None:
-                raise DuplicateModelError(f"weights {spec.tag!r} are registered twice: by {other.source} and by {spec.source}")
-            staged[spec.tag] = spec
+        staged = _stage(self.weights, specs, WeightsSpec, "tag", "weights entry", source)
         self.weights.update(staged)
         return list(staged.values())
 
