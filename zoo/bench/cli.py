@@ -1,4 +1,4 @@
-"""`zoo bench ops|models|all|compare`: argument parsing and the flow of one run."""
+"""`zoo bench ops|models|all|report|compare`: argument parsing and the flow of one run."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from rich.table import Table
 import zoo
 from zoo.bench import attention, bias_act, recurrent, report, runner
 
-# Op family -> its cases(quick) function; one line per family.
+# Op family -> its cases(specs, quick) function; one line per family.
 FAMILIES = {
     "attention": attention.cases,
     "bias_act": bias_act.cases,
