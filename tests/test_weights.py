@@ -138,6 +138,8 @@ def test_a_registered_tag_is_not_fetched_unless_asked(published, capsys):
     assert cli.main(["weights", "mnist_cnn", "--json"]) == 0
     (row,) = json.loads(capsys.readouterr().out)
     assert (row["tag"], row["present"], row["source"]) == ("mnist_cnn.v1", False, "plugin 'publisher' (zoo-pub 1.0)")
+    assert cli.main(["info", "mnist_cnn", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["weights"] == ["mnist_cnn.v1"]
 
     loaded = zoo.load("mnist_cnn", weights="mnist_cnn.v1", download=True)
     (x,) = spec.example_inputs(2)

@@ -24,6 +24,7 @@ def _print_json(data: Any) -> None:
 
 
 def _spec_row(spec: zoo.ModelSpec) -> dict[str, Any]:
+    weights = default_plugins().registry.weights.values()
     return {
         "name": spec.name,
         "domain": spec.domain,
@@ -33,6 +34,7 @@ def _spec_row(spec: zoo.ModelSpec) -> dict[str, Any]:
         "paper": spec.paper,
         "default_config": spec.default_config,
         "source": spec.source,
+        "weights": [w.tag for w in weights if w.model == spec.name],
     }
 
 

@@ -21,24 +21,19 @@ KINDS = {"lstm": (zoo.nn.LSTM, nn.LSTM, 4), "gru": (zoo.nn.GRU, nn.GRU, 3)}
 def _case(kind, t, b, i, h, layers, bidirectional) -> OpCase:
     ours_cls, torch_cls, gates = KINDS[kind]
     config = dict(input_size=i, hidden_size=h, num_layers=layers, bidirectional=bidirectional)
-    modules = {}
-
-    def module(cls, dtype, device):
-        """One module per provider, with the same weights, built once per dtype and device."""
-        key = (cls, dtype, device)
-        if key not in modules:
-            torch.manual_seed(0)
-            reference = torch_cls(**config)
-            m = cls(**config)
-            m.load_state_dict(reference.state_dict())
-            modules[key] = m.to(device, dtype)
-        return modules[key]
+    torch.manual_seed(0)
+    reference = torch_cls(**config)
+    ours = ours_cls(**config)
+    ours.load_state_dict(reference.state_dict())
+    names = [name for name, _ in reference.named_parameters()]
 
     def make_inputs(device, dtype):
-        return (torch.randn(t, b, i, generator=torch.Generator().manual_seed(0)).to(device, dtype),)
+        # The weights are inputs too, so the correctness gate and fwd+bwd cover their gradients.
+        x = torch.randn(t, b, i, generator=torch.Generator().manual_seed(0))
+        return tuple(p.detach().to(device, dtype) for p in (x, *reference.parameters()))
 
-    def run(cls):
-        return lambda x: module(cls, x.dtype, x.device)(x)[0]
+    def run(module):
+        return lambda x, *weights: torch.func.functional_call(module, dict(zip(names, weights)), (x,))[0]
 
     def flops(direction: str, dtype: torch.dtype) -> float:
         directions = 2 if bidirectional else 1
@@ -50,9 +45,9 @@ def _case(kind, t, b, i, h, layers, bidirectional) -> OpCase:
         family=kind,
         name=f"T{t} B{b} I{i} H{h} layers{layers}{' bidir' if bidirectional else ''}",
         make_inputs=make_inputs,
-        zoo=run(ours_cls),
-        torch=run(torch_cls),
-        reference=run(torch_cls),  # torch.nn in float64 is the oracle
+        zoo=run(ours),
+        torch=run(reference),
+        reference=run(reference),  # torch.nn in float64 is the oracle
         work=flops,
     )
 
