@@ -41,6 +41,10 @@ TORCH_LIBRARY(zoo, m) {
   m.def(
       "gru_layer_backward(Tensor grad_out, Tensor grad_h_n, Tensor w_hh, Tensor b_hh, Tensor h0, Tensor? lengths, "
       "Tensor out, Tensor gates) -> (Tensor, Tensor, Tensor, Tensor)");
+  m.def("rnn_layer(Tensor x_proj, Tensor w_hh, Tensor h0, Tensor? lengths, str nonlinearity) -> (Tensor, Tensor)");
+  m.def(
+      "rnn_layer_backward(Tensor grad_out, Tensor grad_h_n, Tensor w_hh, Tensor h0, Tensor? lengths, Tensor out, "
+      "str nonlinearity) -> (Tensor, Tensor, Tensor)");
 }
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {

@@ -1,4 +1,4 @@
-// CPU kernels of zoo::lstm_layer / zoo::gru_layer and their backward (BPTT).
+// CPU kernels of zoo::lstm_layer / gru_layer / rnn_layer and their backward (BPTT).
 // Each time step is one parallel region over hidden units: a thread multiplies
 // the previous hidden state by its slice of W_hh (our micro-GEMM, all four/three
 // gates) and applies the fused gate math to that slice for every batch row, so a
@@ -250,6 +250,75 @@ void gru_backward(const Shape& s, const T* gout, const T* ghn, const T* w_hh, co
   std::copy(dh.begin(), dh.end(), gh0);
 }
 
+// Elman RNN: h_t = act(x_proj_t + h_{t-1} W_hh^T), both biases folded into x_proj.
+template <typename T, bool Relu>
+void rnn_forward(const Shape& s, const T* xp, const T* w_hh, const T* h0, const int64_t* len, T* out, T* hn) {
+  using Vec = Vectorized<T>;
+  const int64_t H = s.H, B = s.B;
+  const auto packs = pack_gate_blocks(w_hh, 1, H);
+  std::vector<T> h(h0, h0 + B * H), h_next(B * H), pre(B * H);
+  for (int64_t t = 0; t < s.T; ++t) {
+    for_hidden_panels<T>(H, [&](int64_t j0, int64_t j1) {
+      hidden_projection(s, packs, h.data(), j0, j1, pre.data());
+      for (int64_t b = 0; b < B; ++b) {
+        const int64_t row = t * B + b;
+        if (!active(len, t, b)) {
+          std::fill(out + row * H + j0, out + row * H + j1, T(0));
+          std::copy(h.data() + b * H + j0, h.data() + b * H + j1, h_next.data() + b * H + j0);
+          continue;
+        }
+        for_vectors<T>(j0, j1, [&](int64_t j, int64_t n) {
+          const Vec z = Vec::loadu(xp + row * H + j, n) + Vec::loadu(pre.data() + b * H + j, n);
+          const Vec h_new = Relu ? at::vec::maximum(z, Vec(T(0))) : z.tanh();
+          h_new.store(h_next.data() + b * H + j, n), h_new.store(out + row * H + j, n);
+        });
+      }
+    });
+    std::swap(h, h_next);
+  }
+  std::copy(h.begin(), h.end(), hn);
+}
+
+template <typename T, bool Relu>
+void rnn_backward(const Shape& s, const T* gout, const T* ghn, const T* w_hh, const int64_t* len, const T* out,
+                  T* gxp, T* gh0) {
+  using Vec = Vectorized<T>;
+  const int64_t H = s.H, B = s.B;
+  const std::vector<T> w_packed = pack_panels(H, H, w_hh, H);
+  std::vector<T> dh(ghn, ghn + B * H), dh_next(B * H);
+  for (int64_t t = s.T - 1; t >= 0; --t) {
+    for_hidden_panels<T>(H, [&](int64_t j0, int64_t j1) {
+      for (int64_t b = 0; b < B; ++b) {
+        const int64_t row = t * B + b;
+        if (!active(len, t, b)) {
+          std::fill(gxp + row * H + j0, gxp + row * H + j1, T(0));
+          continue;
+        }
+        for_vectors<T>(j0, j1, [&](int64_t j, int64_t n) {
+          const Vec h = Vec::loadu(out + row * H + j, n);
+          const Vec slope = Relu ? h.gt(Vec(T(0))) : Vec(T(1)) - h * h;
+          ((Vec::loadu(gout + row * H + j, n) + Vec::loadu(dh.data() + b * H + j, n)) * slope).store(gxp + row * H + j, n);
+        });
+      }
+    });
+    const T* dpre = gxp + t * B * H;
+    for_hidden_panels<T>(H, [&](int64_t j0, int64_t j1) {
+      gemm_panels<T>(B, j0, j1, H, dpre, H, 1, w_packed.data(), dh_next.data(), H, false);
+      for (int64_t b = 0; b < B; ++b) {
+        if (!active(len, t, b)) std::copy(dh.data() + b * H + j0, dh.data() + b * H + j1, dh_next.data() + b * H + j0);
+      }
+    });
+    std::swap(dh, dh_next);
+  }
+  std::copy(dh.begin(), dh.end(), gh0);
+}
+
+bool parse_relu(const char* op, c10::string_view nonlinearity) {
+  ZOO_CHECK_ARG(nonlinearity == "tanh" || nonlinearity == "relu", op, "nonlinearity",
+                "must be 'tanh' or 'relu', got '", std::string(nonlinearity), "'");
+  return nonlinearity == "relu";
+}
+
 void check_cpu_dtype(const char* op, const at::Tensor& x) {
   ZOO_CHECK_ARG(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble, op, "x_proj",
                 "must be float32 or float64 for the CPU kernel, got ", x.scalar_type());
@@ -354,9 +423,49 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> gru_layer_backward_cp
   return {gxp, weight_gradient(dhw, h, o), dhw.sum({0, 1}), gh0};
 }
 
+std::tuple<at::Tensor, at::Tensor> rnn_layer_cpu(const at::Tensor& x_proj, const at::Tensor& w_hh,
+                                                 const at::Tensor& h0, const std::optional<at::Tensor>& lengths,
+                                                 c10::string_view nonlinearity) {
+  const Shape s = check_layer_args("rnn_layer", 1, x_proj, w_hh, h0, lengths);
+  const bool relu = parse_relu("rnn_layer", nonlinearity);
+  check_cpu_dtype("rnn_layer", x_proj);
+  const at::Tensor x = x_proj.contiguous(), w = w_hh.contiguous(), h = h0.contiguous();
+  at::Tensor out = at::empty({s.T, s.B, s.H}, x.options()), hn = at::empty_like(h);
+  at::Tensor len_holder;
+  const int64_t* len = lengths_ptr(lengths, len_holder);
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "rnn_layer_cpu", [&] {
+    auto run = relu ? rnn_forward<scalar_t, true> : rnn_forward<scalar_t, false>;
+    run(s, x.const_data_ptr<scalar_t>(), w.const_data_ptr<scalar_t>(), h.const_data_ptr<scalar_t>(), len,
+        out.mutable_data_ptr<scalar_t>(), hn.mutable_data_ptr<scalar_t>());
+  });
+  return {out, hn};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> rnn_layer_backward_cpu(
+    const at::Tensor& grad_out, const at::Tensor& grad_hn, const at::Tensor& w_hh, const at::Tensor& h0,
+    const std::optional<at::Tensor>& lengths, const at::Tensor& out, c10::string_view nonlinearity) {
+  const Shape s = check_layer_args("rnn_layer_backward", 1, out, w_hh, h0, lengths);
+  const bool relu = parse_relu("rnn_layer_backward", nonlinearity);
+  check_same_shape("rnn_layer_backward", "grad_out", grad_out, "out", out);
+  check_cpu_dtype("rnn_layer_backward", out);
+  const at::Tensor go = grad_out.contiguous(), ghn = grad_hn.contiguous(), w = w_hh.contiguous();
+  const at::Tensor h = h0.contiguous(), o = out.contiguous();
+  at::Tensor gxp = at::empty_like(o), gh0 = at::empty_like(h);
+  at::Tensor len_holder;
+  const int64_t* len = lengths_ptr(lengths, len_holder);
+  AT_DISPATCH_FLOATING_TYPES(o.scalar_type(), "rnn_layer_backward_cpu", [&] {
+    auto run = relu ? rnn_backward<scalar_t, true> : rnn_backward<scalar_t, false>;
+    run(s, go.const_data_ptr<scalar_t>(), ghn.const_data_ptr<scalar_t>(), w.const_data_ptr<scalar_t>(), len,
+        o.const_data_ptr<scalar_t>(), gxp.mutable_data_ptr<scalar_t>(), gh0.mutable_data_ptr<scalar_t>());
+  });
+  return {gxp, weight_gradient(gxp, h, o), gh0};
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(zoo, CPU, m) {
+  m.impl("rnn_layer", &rnn_layer_cpu);
+  m.impl("rnn_layer_backward", &rnn_layer_backward_cpu);
   m.impl("lstm_layer", &lstm_layer_cpu);
   m.impl("lstm_layer_backward", &lstm_layer_backward_cpu);
   m.impl("gru_layer", &gru_layer_cpu);

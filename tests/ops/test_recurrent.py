@@ -1,7 +1,9 @@
-"""LSTM/GRU: zoo.nn against torch.nn with the same weights (float64 and float32), packed sequences, initial
+"""LSTM/GRU/RNN: zoo.nn against torch.nn with the same weights (float64 and float32), packed sequences, initial
 states, gradcheck and opcheck of the layer ops, torch.compile, cells, and errors that name the argument."""
 
 from __future__ import annotations
+
+import functools
 
 import pytest
 import torch
@@ -11,7 +13,9 @@ from torch.nn.utils.rnn import pack_padded_sequence
 import zoo
 from zoo.ops import backend
 
-PAIRS = [(zoo.nn.LSTM, nn.LSTM), (zoo.nn.GRU, nn.GRU)]
+PAIRS = [(zoo.nn.LSTM, nn.LSTM), (zoo.nn.GRU, nn.GRU), (zoo.nn.RNN, nn.RNN),
+         (functools.partial(zoo.nn.RNN, nonlinearity="relu"), functools.partial(nn.RNN, nonlinearity="relu"))]
+PAIR_IDS = ["lstm", "gru", "rnn_tanh", "rnn_relu"]
 CONFIGS = [
     dict(input_size=5, hidden_size=6),
     dict(input_size=4, hidden_size=7, num_layers=2, bidirectional=True),
@@ -48,7 +52,7 @@ def run_both(ours, ref, *args):
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("config", CONFIGS, ids=str)
-@pytest.mark.parametrize("cls, ref_cls", PAIRS, ids=["lstm", "gru"])
+@pytest.mark.parametrize("cls, ref_cls", PAIRS, ids=PAIR_IDS)
 def test_matches_torch_nn(cls, ref_cls, config, dtype):
     ours, ref = pair(cls, ref_cls, config, dtype)
     batch_first = config.get("batch_first", False)
@@ -65,7 +69,7 @@ def test_matches_torch_nn(cls, ref_cls, config, dtype):
                 torch.testing.assert_close(a, b, **tol)
 
 
-@pytest.mark.parametrize("cls, ref_cls", PAIRS, ids=["lstm", "gru"])
+@pytest.mark.parametrize("cls, ref_cls", PAIRS, ids=PAIR_IDS)
 def test_unbatched_and_empty_batch(cls, ref_cls):
     ours, ref = pair(cls, ref_cls, CONFIGS[1])
     x = torch.randn(6, 4, dtype=torch.float64)
@@ -83,7 +87,9 @@ def test_unbatched_and_empty_batch(cls, ref_cls):
 
 def test_cells_match_torch_nn():
     torch.manual_seed(0)
-    for cls, ref_cls in [(zoo.nn.LSTMCell, nn.LSTMCell), (zoo.nn.GRUCell, nn.GRUCell)]:
+    for cls, ref_cls in [(zoo.nn.LSTMCell, nn.LSTMCell), (zoo.nn.GRUCell, nn.GRUCell), (zoo.nn.RNNCell, nn.RNNCell),
+                         (functools.partial(zoo.nn.RNNCell, nonlinearity="relu"),
+                          functools.partial(nn.RNNCell, nonlinearity="relu"))]:
         ref = ref_cls(4, 5, dtype=torch.float64)
         ours = cls(4, 5, dtype=torch.float64)
         ours.load_state_dict(ref.state_dict())
@@ -114,6 +120,11 @@ def test_gradcheck_and_opcheck_of_the_layer_ops():
         assert torch.autograd.gradcheck(lambda *a: torch.ops.zoo.gru_layer(*a, lengths)[:2], gru_args[:4])
     torch.library.opcheck(torch.ops.zoo.lstm_layer.default, lstm_args)
     torch.library.opcheck(torch.ops.zoo.gru_layer.default, gru_args)
+    rnn_args = (r(t, b, h), r(h, h), r(b, h), lengths)
+    for nonlinearity in ("tanh", "relu"):
+        with backend("ext"):
+            assert torch.autograd.gradcheck(lambda *a: torch.ops.zoo.rnn_layer(*a, lengths, nonlinearity), rnn_args[:3])
+        torch.library.opcheck(torch.ops.zoo.rnn_layer.default, (*rnn_args, nonlinearity))
 
 
 def test_torch_compile_on_a_module():
@@ -133,6 +144,10 @@ def test_errors_name_the_argument():
         zoo.nn.LSTM(4, 6, proj_size=3)
     with pytest.raises(ValueError, match="argument 'h0'"):
         torch.ops.zoo.gru_layer(torch.randn(2, 3, 12), torch.randn(12, 4), torch.randn(12), torch.randn(2, 4), None)
+    with pytest.raises(ValueError, match="argument 'nonlinearity'"):
+        zoo.nn.RNN(4, 6, nonlinearity="sigmoid")
+    with pytest.raises(ValueError, match="argument 'nonlinearity'"):
+        torch.ops.zoo.rnn_layer(torch.randn(2, 3, 4), torch.randn(4, 4), torch.randn(3, 4), None, "gelu")
     with pytest.raises(ValueError, match="argument 'lengths'"):
         torch.ops.zoo.gru_layer(torch.randn(2, 3, 12), torch.randn(12, 4), torch.randn(12), torch.randn(3, 4),
                                 torch.tensor([1, 2, 9]))

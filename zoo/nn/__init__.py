@@ -2,7 +2,7 @@
 
 from zoo.nn.attention import Attention, KVCache, MultiheadAttention, apply_rotary
 from zoo.nn.bias_act import Conv1dAct, Conv2dAct, Conv3dAct, LinearAct
-from zoo.nn.recurrent import GRU, LSTM, GRUCell, LSTMCell
+from zoo.nn.recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 
 __all__ = ["Attention", "Conv1dAct", "Conv2dAct", "Conv3dAct", "GRU", "GRUCell", "KVCache", "LSTM", "LSTMCell",
-           "LinearAct", "MultiheadAttention", "apply_rotary"]
+           "LinearAct", "MultiheadAttention", "RNN", "RNNCell", "apply_rotary"]

@@ -1,6 +1,6 @@
-"""LSTM and GRU on zoo's recurrent kernels: drop-in for torch.nn (same arguments, same parameter names).
+"""LSTM, GRU and RNN on zoo's recurrent kernels: drop-in for torch.nn (same arguments, same parameter names).
 
-They register the parameters torch.nn.LSTM / GRU have, in the same order and
+They register the parameters torch.nn.LSTM / GRU / RNN have, in the same order and
 with the same initialisation, so their state_dicts load unchanged. They are not
 nn.RNNBase subclasses because torch.compile refuses to trace those. Multi-layer,
 bidirectional, batch_first, initial states, dropout between layers and
@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from zoo.ops.recurrent import gru_layer, lstm_layer
+from zoo.ops.recurrent import gru_layer, lstm_layer, rnn_layer
 
 
 def _reverse_in_time(x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
@@ -150,6 +150,22 @@ class GRU(_Recurrent):
         return gru_layer(x, *weights, *states, lengths)
 
 
+class RNN(_Recurrent):
+    """torch.nn.RNN (tanh or relu) on zoo's fused RNN kernel."""
+
+    gates, num_states = 1, 1
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
+                 *args, **kwargs):
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"argument 'nonlinearity' must be 'tanh' or 'relu', got {nonlinearity!r}")
+        self.nonlinearity = nonlinearity
+        super().__init__(input_size, hidden_size, num_layers, *args, **kwargs)
+
+    def _layer(self, x, weights, states, lengths):
+        return rnn_layer(x, *weights, *states, lengths, nonlinearity=self.nonlinearity)
+
+
 class LSTMCell(nn.LSTMCell):
     """torch.nn.LSTMCell on zoo's LSTM kernel (one time step)."""
 
@@ -172,4 +188,15 @@ class GRUCell(nn.GRUCell):
         x = (input if batched else input.unsqueeze(0)).unsqueeze(0)
         h = x.new_zeros(x.shape[1], self.hidden_size) if hx is None else (hx if batched else hx.unsqueeze(0))
         _, h = gru_layer(x, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh, h)
+        return h if batched else h.squeeze(0)
+
+
+class RNNCell(nn.RNNCell):
+    """torch.nn.RNNCell on zoo's RNN kernel (one time step)."""
+
+    def forward(self, input, hx=None):
+        batched = input.dim() == 2
+        x = (input if batched else input.unsqueeze(0)).unsqueeze(0)
+        h = x.new_zeros(x.shape[1], self.hidden_size) if hx is None else (hx if batched else hx.unsqueeze(0))
+        _, h = rnn_layer(x, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh, h, nonlinearity=self.nonlinearity)
         return h if batched else h.squeeze(0)

@@ -18,7 +18,14 @@ from zoo.ops import bias_act as _bias_act
 from zoo.ops import recurrent as _recurrent
 from zoo.ops.attention import scaled_dot_product_attention, scaled_dot_product_attention_reference
 from zoo.ops.bias_act import ACTIVATIONS, bias_act, bias_act_reference
-from zoo.ops.recurrent import gru_layer, gru_layer_reference, lstm_layer, lstm_layer_reference
+from zoo.ops.recurrent import (
+    gru_layer,
+    gru_layer_reference,
+    lstm_layer,
+    lstm_layer_reference,
+    rnn_layer,
+    rnn_layer_reference,
+)
 
 extension_status = _extension.status
 
@@ -33,6 +40,7 @@ OPS = {
     "attention": (scaled_dot_product_attention, scaled_dot_product_attention_reference),
     "lstm": (lstm_layer, lstm_layer_reference),
     "gru": (gru_layer, gru_layer_reference),
+    "rnn": (rnn_layer, rnn_layer_reference),
 }
 # Op name -> device types its compiled kernels cover (zoo doctor shows the ones this build serves).
 KERNEL_DEVICES = {
@@ -40,6 +48,7 @@ KERNEL_DEVICES = {
     "attention": _attention.KERNEL_DEVICES,
     "lstm": _recurrent.KERNEL_DEVICES,
     "gru": _recurrent.KERNEL_DEVICES,
+    "rnn": _recurrent.KERNEL_DEVICES,
 }
 
 __all__ = [
@@ -57,6 +66,8 @@ __all__ = [
     "gru_layer_reference",
     "lstm_layer",
     "lstm_layer_reference",
+    "rnn_layer",
+    "rnn_layer_reference",
     "scaled_dot_product_attention",
     "scaled_dot_product_attention_reference",
     "use_extension",

@@ -1,9 +1,9 @@
-"""LSTM and GRU layers: one layer, one direction, time-major, on our fused recurrent kernels.
+"""LSTM, GRU and Elman RNN layers: one layer, one direction, time-major, on our fused recurrent kernels.
 
 Python half of csrc/recurrent/. The input projection x W_ih^T + b for all time
 steps is one GEMM here (F.linear, so autograd covers W_ih and the biases); the
 recurrence with its fused gate math and our own backward through time run in
-zoo::lstm_layer / zoo::gru_layer. `lengths` (int64, CPU) makes steps past each
+zoo::lstm_layer / gru_layer / rnn_layer. `lengths` (int64, CPU) makes steps past each
 sequence's end no-ops: state carried, output 0, as packed sequences need.
 """
 
@@ -63,6 +63,20 @@ def gru_layer(x, w_ih, w_hh, b_ih, b_hh, h0, lengths=None):
     return _gru_reference(x_proj, w_hh, b_hh, h0, lengths)
 
 
+def rnn_layer(x, w_ih, w_hh, b_ih, b_hh, h0, lengths=None, nonlinearity="tanh"):
+    """One Elman RNN layer (tanh or relu) over x (T, B, I) from h0 (B, H): returns (out (T, B, H), h_n)."""
+    _check("rnn_layer", x, w_ih, w_hh, h0, 1)
+    if nonlinearity not in _RNN_ACTIVATIONS:
+        raise ValueError(f"zoo.rnn_layer: argument 'nonlinearity' must be 'tanh' or 'relu', got {nonlinearity!r}")
+    x_proj = F.linear(x, w_ih, None if b_ih is None else b_ih + b_hh)
+    if _on_kernel(x, "rnn"):
+        return torch.ops.zoo.rnn_layer.default(x_proj, w_hh, h0, lengths, nonlinearity)
+    return _rnn_reference(x_proj, w_hh, h0, lengths, nonlinearity)
+
+
+_RNN_ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu}
+
+
 def _lstm_reference(x_proj, w_hh, h, c, lengths):
     outs = []
     for t in range(x_proj.shape[0]):
@@ -93,6 +107,16 @@ def _gru_reference(x_proj, w_hh, b_hh, h, lengths):
     return _stack(outs, h), h
 
 
+def _rnn_reference(x_proj, w_hh, h, lengths, nonlinearity):
+    outs = []
+    for t in range(x_proj.shape[0]):
+        h_new = _RNN_ACTIVATIONS[nonlinearity](x_proj[t] + h @ w_hh.T)
+        keep = _step_mask(lengths, t, h)
+        outs.append(h_new if keep is None else torch.where(keep, h_new, 0.0))
+        h = h_new if keep is None else torch.where(keep, h_new, h)
+    return _stack(outs, h), h
+
+
 def _stack(outs, h):
     return torch.stack(outs) if outs else h.new_empty(0, *h.shape)
 
@@ -108,6 +132,34 @@ def gru_layer_reference(x, w_ih, w_hh, b_ih, b_hh, h0, lengths=None):
     _check("gru_layer", x, w_ih, w_hh, h0, 3)
     b_hh = b_hh if b_hh is not None else w_hh.new_zeros(w_hh.shape[0])
     return _gru_reference(F.linear(x, w_ih, b_ih), w_hh, b_hh, h0, lengths)
+
+
+def rnn_layer_reference(x, w_ih, w_hh, b_ih, b_hh, h0, lengths=None, nonlinearity="tanh"):
+    """Pure-PyTorch rnn_layer: the oracle the kernel is tested against."""
+    _check("rnn_layer", x, w_ih, w_hh, h0, 1)
+    x_proj = F.linear(x, w_ih, None if b_ih is None else b_ih + b_hh)
+    return _rnn_reference(x_proj, w_hh, h0, lengths, nonlinearity)
+
+
+def _fake_rnn(x_proj, w_hh, h0, lengths, nonlinearity):
+    return torch.empty_like(x_proj), torch.empty_like(h0)
+
+
+def _fake_rnn_backward(grad_out, grad_h_n, w_hh, h0, lengths, out, nonlinearity):
+    return torch.empty_like(out), torch.empty_like(w_hh), torch.empty_like(h0)
+
+
+def _setup_rnn(ctx, inputs, output):
+    _, w_hh, h0, lengths, nonlinearity = inputs
+    ctx.save_for_backward(w_hh, h0, lengths, output[0])
+    ctx.nonlinearity = nonlinearity
+
+
+def _backward_rnn(ctx, grad_out, grad_h_n):
+    w_hh, h0, lengths, out = ctx.saved_tensors
+    grads = torch.ops.zoo.rnn_layer_backward.default(
+        _zeros_if_none(grad_out, out), _zeros_if_none(grad_h_n, h0), w_hh, h0, lengths, out, ctx.nonlinearity)
+    return (*grads, None, None)
 
 
 def _fake_lstm(x_proj, w_hh, h0, c0, lengths):
@@ -171,3 +223,6 @@ def _register() -> None:
     torch.library.register_fake("zoo::gru_layer_backward")(_fake_gru_backward)
     torch.library.register_autograd("zoo::lstm_layer", _backward_lstm, setup_context=_setup_lstm)
     torch.library.register_autograd("zoo::gru_layer", _backward_gru, setup_context=_setup_gru)
+    torch.library.register_fake("zoo::rnn_layer")(_fake_rnn)
+    torch.library.register_fake("zoo::rnn_layer_backward")(_fake_rnn_backward)
+    torch.library.register_autograd("zoo::rnn_layer", _backward_rnn, setup_context=_setup_rnn)
