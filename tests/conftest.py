@@ -56,3 +56,11 @@ def _hermetic_plugin_env(monkeypatch):
     """Tests set the plugin variables they need; the caller's shell does not leak in."""
     monkeypatch.delenv("ZOO_STRICT_PLUGINS", raising=False)
     monkeypatch.delenv("ZOO_LOAD_PLUGINS", raising=False)
+
+
+# Property-based tests: a bounded example count for CI; `pytest --hypothesis-profile=long` for nightly runs.
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+settings.register_profile("ci", max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("long", max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("ci")

@@ -1,0 +1,106 @@
+"""Property-based tests: random shapes, layouts, dtypes and options for every op family, each compared
+with the float64 reference (flash-attention's rule for anything that reduces)."""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from zoo.check import within_flash_rule
+from zoo.ops import ACTIVATIONS, backend
+from zoo.ops import bias_act, bias_act_reference, gru_layer, gru_layer_reference, lstm_layer, lstm_layer_reference
+from zoo.ops import rnn_layer, rnn_layer_reference
+from zoo.ops import scaled_dot_product_attention as sdpa
+from zoo.ops import scaled_dot_product_attention_reference as sdpa_reference
+from zoo.tolerances import tolerance
+
+DTYPES = st.sampled_from([torch.float32, torch.float64])
+
+
+def tensor(draw, shape, dtype, seed, transposed=False):
+    """A random tensor, sometimes a non-contiguous view of the same values."""
+    t = torch.randn(shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64).to(dtype)
+    if transposed and t.dim() >= 2:
+        t = t.transpose(-1, -2).contiguous().transpose(-1, -2)
+    return t
+
+
+def outputs_and_grads(fn, inputs, seed):
+    inputs = [t.detach().requires_grad_() for t in inputs]
+    out = fn(*inputs)
+    outs = list(out) if isinstance(out, tuple) else [out]
+    grads = [torch.randn(o.shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64).to(o.dtype)
+             for o in outs]
+    live = [(o, g) for o, g in zip(outs, grads) if o.numel()]
+    if not live:
+        return outs
+    grads = torch.autograd.grad([o for o, _ in live], inputs, [g for _, g in live], allow_unused=True)
+    return outs + [torch.zeros_like(i) if g is None else g for i, g in zip(inputs, grads)]
+
+
+def assert_flash_rule(fn_ours, fn_ref, inputs, dtype):
+    with backend("ext"):
+        ours = outputs_and_grads(fn_ours, inputs, 1)
+    theirs = outputs_and_grads(fn_ref, inputs, 1)
+    oracle = outputs_and_grads(fn_ref, [t.double() for t in inputs], 1)
+    atol, _ = tolerance(dtype)
+    ours_err, theirs_err, ok = within_flash_rule(ours, theirs, oracle, atol)
+    assert ok, f"error {ours_err:.3g} > 2 x PyTorch's {theirs_err:.3g} + {atol}"
+
+
+@given(shape=st.lists(st.integers(0, 9), min_size=1, max_size=4), dim_seed=st.integers(0, 3),
+       act=st.sampled_from(sorted(ACTIVATIONS)), dtype=DTYPES, transposed=st.booleans(), seed=st.integers(0, 2**16))
+def test_bias_act(shape, dim_seed, act, dtype, transposed, seed):
+    dim = dim_seed % len(shape)
+    x = tensor(None, shape, dtype, seed, transposed)
+    bias = tensor(None, (shape[dim],), dtype, seed + 1)
+    assert_flash_rule(lambda x, b: bias_act(x, b, act, dim), lambda x, b: bias_act_reference(x, b, act, dim), [x, bias], dtype)
+
+
+@given(b=st.integers(0, 2), hkv=st.integers(1, 2), group=st.integers(1, 3), lq=st.integers(0, 70), lk=st.integers(0, 140),
+       d=st.integers(1, 80), dv=st.integers(1, 40), causal=st.booleans(), mask=st.sampled_from([None, "bool", "float"]),
+       dtype=DTYPES, seed=st.integers(0, 2**16))
+def test_attention(b, hkv, group, lq, lk, d, dv, causal, mask, dtype, seed):
+    hq = hkv * group
+    q, k, v = (tensor(None, s, dtype, seed + i) for i, s in enumerate([(b, hq, lq, d), (b, hkv, lk, d), (b, hkv, lk, dv)]))
+    attn_mask = None
+    if mask == "bool":
+        attn_mask = torch.rand(lq, lk, generator=torch.Generator().manual_seed(seed)) > 0.3
+    elif mask == "float":
+        attn_mask = tensor(None, (b, 1, lq, lk), dtype, seed + 7)
+
+    def options(q):  # a float mask follows the query's dtype, also for the float64 oracle
+        m = attn_mask.to(q.dtype) if attn_mask is not None and attn_mask.is_floating_point() else attn_mask
+        return dict(attn_mask=m, is_causal=causal and mask is None, enable_gqa=group > 1)
+
+    assert_flash_rule(lambda q, k, v: sdpa(q, k, v, **options(q)), lambda q, k, v: sdpa_reference(q, k, v, **options(q)),
+                      [q, k, v], dtype)
+
+
+@given(kind=st.sampled_from(["lstm", "gru", "rnn_tanh", "rnn_relu"]), t=st.integers(0, 12), b=st.integers(0, 4),
+       i=st.integers(1, 20), h=st.integers(1, 40), bias=st.booleans(), ragged=st.booleans(), dtype=DTYPES,
+       seed=st.integers(0, 2**16))
+def test_recurrent_layers(kind, t, b, i, h, bias, ragged, dtype, seed):
+    gates = {"lstm": 4, "gru": 3}.get(kind, 1)
+    w = [tensor(None, s, dtype, seed + n) * 0.5 for n, s in enumerate([(gates * h, i), (gates * h, h), (gates * h,), (gates * h,)])]
+    x, h0, c0 = tensor(None, (t, b, i), dtype, seed + 9), tensor(None, (b, h), dtype, seed + 10), tensor(None, (b, h), dtype, seed + 11)
+    lengths = torch.randint(0, t + 1, (b,), generator=torch.Generator().manual_seed(seed)) if ragged else None
+    if kind == "lstm":
+        ours, ref, inputs = lstm_layer, lstm_layer_reference, [x, *w, h0, c0]
+    elif kind == "gru":
+        ours, ref, inputs = gru_layer, gru_layer_reference, [x, *w, h0]
+    else:
+        nonlinearity = kind.split("_")[1]
+        ours = functools.partial(rnn_layer, nonlinearity=nonlinearity)
+        ref = functools.partial(rnn_layer_reference, nonlinearity=nonlinearity)
+        inputs = [x, *w, h0]
+
+    def call(fn):
+        def run(x, w_ih, w_hh, b_ih, b_hh, *states):
+            return fn(x, w_ih, w_hh, b_ih if bias else None, b_hh if bias else None, *states, lengths=lengths)
+        return run
+
+    assert_flash_rule(call(ours), call(ref), inputs, dtype)
