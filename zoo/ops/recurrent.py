@@ -17,6 +17,7 @@ from zoo.ops.backend import use_extension
 
 KERNEL_DEVICES = ("cpu", "meta")
 _KERNEL_CPU_DTYPES = (torch.float32, torch.float64)
+_RNN_ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu}
 
 
 def _on_kernel(x: torch.Tensor, op: str) -> bool:
@@ -72,9 +73,6 @@ def rnn_layer(x, w_ih, w_hh, b_ih, b_hh, h0, lengths=None, nonlinearity="tanh"):
     if _on_kernel(x, "rnn"):
         return torch.ops.zoo.rnn_layer.default(x_proj, w_hh, h0, lengths, nonlinearity)
     return _rnn_reference(x_proj, w_hh, h0, lengths, nonlinearity)
-
-
-_RNN_ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu}
 
 
 def _lstm_reference(x_proj, w_hh, h, c, lengths):
