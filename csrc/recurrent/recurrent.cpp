@@ -65,6 +65,33 @@ std::vector<std::vector<T>> pack_gate_blocks(const T* w_hh, int64_t gates, int64
   return packs;
 }
 
+// Row b past its length at this step: its saved gate blocks and output are 0, its state is carried.
+template <typename T>
+void skip_row(const Shape& s, int64_t b, int64_t row, int64_t j0, int64_t j1, int64_t gate_blocks, T* gates,
+              const T* h, T* h_next, T* out) {
+  for (int64_t g = 0; g < gate_blocks; ++g) {
+    std::fill(gates + (row * gate_blocks + g) * s.H + j0, gates + (row * gate_blocks + g) * s.H + j1, T(0));
+  }
+  std::fill(out + row * s.H + j0, out + row * s.H + j1, T(0));
+  std::copy(h + b * s.H + j0, h + b * s.H + j1, h_next + b * s.H + j0);
+}
+
+// dh_{t-1} = dpre_t (B x width) * W_hh (+ direct, the GRU's z * dh term) over all hidden units;
+// rows past their length at step t keep dh unchanged.
+template <typename T>
+void backprop_hidden(const Shape& s, int64_t width, const T* dpre, const std::vector<T>& w_packed,
+                     const int64_t* len, int64_t t, const T* direct, const std::vector<T>& dh,
+                     std::vector<T>& dh_next) {
+  for_hidden_panels<T>(s.H, [&](int64_t j0, int64_t j1) {
+    gemm_panels<T>(s.B, j0, j1, width, dpre, width, 1, w_packed.data(), dh_next.data(), s.H, false);
+    for (int64_t b = 0; b < s.B; ++b) {
+      for (int64_t j = b * s.H + j0; j < b * s.H + j1; ++j) {
+        dh_next[j] = !active(len, t, b) ? dh[j] : direct != nullptr ? dh_next[j] + direct[j] : dh_next[j];
+      }
+    }
+  });
+}
+
 // pre[:, g*H + j0 .. g*H + j1) = h (B x H) * W_hh^T for each gate block.
 template <typename T>
 void hidden_projection(const Shape& s, const std::vector<std::vector<T>>& packs, const T* h, int64_t j0, int64_t j1,
@@ -88,11 +115,9 @@ void lstm_forward(const Shape& s, const T* xp, const T* w_hh, const T* h0, const
       for (int64_t b = 0; b < B; ++b) {
         const int64_t row = t * B + b;
         T* gt = gates + row * G4;
-        if (!active(len, t, b)) {  // past this sequence's end: carry the state, output 0
-          for (int64_t g = 0; g < 4; ++g) std::fill(gt + g * H + j0, gt + g * H + j1, T(0));
-          std::fill(out + row * H + j0, out + row * H + j1, T(0));
+        if (!active(len, t, b)) {
+          skip_row(s, b, row, j0, j1, 4, gates, h.data(), h_next.data(), out);
           std::copy(c.data() + b * H + j0, c.data() + b * H + j1, cells + row * H + j0);
-          std::copy(h.data() + b * H + j0, h.data() + b * H + j1, h_next.data() + b * H + j0);
           continue;
         }
         const T* x = xp + row * G4;
@@ -147,13 +172,7 @@ void lstm_backward(const Shape& s, const T* gout, const T* ghn, const T* gcn, co
         });
       }
     });
-    const T* dpre = gxp + t * B * G4;
-    for_hidden_panels<T>(H, [&](int64_t j0, int64_t j1) {  // dh_{t-1} = dpre * W_hh
-      gemm_panels<T>(B, j0, j1, G4, dpre, G4, 1, w_packed.data(), dh_next.data(), H, false);
-      for (int64_t b = 0; b < B; ++b) {
-        if (!active(len, t, b)) std::copy(dh.data() + b * H + j0, dh.data() + b * H + j1, dh_next.data() + b * H + j0);
-      }
-    });
+    backprop_hidden<T>(s, G4, gxp + t * B * G4, w_packed, len, t, nullptr, dh, dh_next);
     std::swap(dh, dh_next);
   }
   std::copy(dh.begin(), dh.end(), gh0);
@@ -174,9 +193,7 @@ void gru_forward(const Shape& s, const T* xp, const T* w_hh, const T* b_hh, cons
         const int64_t row = t * B + b;
         T* gt = gates + row * 4 * H;  // r, z, n and the hidden part of n (needed by the backward)
         if (!active(len, t, b)) {
-          for (int64_t g = 0; g < 4; ++g) std::fill(gt + g * H + j0, gt + g * H + j1, T(0));
-          std::fill(out + row * H + j0, out + row * H + j1, T(0));
-          std::copy(h.data() + b * H + j0, h.data() + b * H + j1, h_next.data() + b * H + j0);
+          skip_row(s, b, row, j0, j1, 4, gates, h.data(), h_next.data(), out);
           continue;
         }
         const T* x = xp + row * G3;
@@ -235,16 +252,7 @@ void gru_backward(const Shape& s, const T* gout, const T* ghn, const T* w_hh, co
         });
       }
     });
-    const T* dpre = dhw + t * B * G3;
-    for_hidden_panels<T>(H, [&](int64_t j0, int64_t j1) {
-      gemm_panels<T>(B, j0, j1, G3, dpre, G3, 1, w_packed.data(), dh_next.data(), H, false);
-      for (int64_t b = 0; b < B; ++b) {
-        for (int64_t j = j0; j < j1; ++j) {
-          const int64_t k = b * H + j;
-          dh_next[k] = active(len, t, b) ? dh_next[k] + direct[k] : dh[k];
-        }
-      }
-    });
+    backprop_hidden<T>(s, G3, dhw + t * B * G3, w_packed, len, t, direct.data(), dh, dh_next);
     std::swap(dh, dh_next);
   }
   std::copy(dh.begin(), dh.end(), gh0);
@@ -263,8 +271,7 @@ void rnn_forward(const Shape& s, const T* xp, const T* w_hh, const T* h0, const 
       for (int64_t b = 0; b < B; ++b) {
         const int64_t row = t * B + b;
         if (!active(len, t, b)) {
-          std::fill(out + row * H + j0, out + row * H + j1, T(0));
-          std::copy(h.data() + b * H + j0, h.data() + b * H + j1, h_next.data() + b * H + j0);
+          skip_row<T>(s, b, row, j0, j1, 0, nullptr, h.data(), h_next.data(), out);
           continue;
         }
         for_vectors<T>(j0, j1, [&](int64_t j, int64_t n) {
@@ -301,13 +308,7 @@ void rnn_backward(const Shape& s, const T* gout, const T* ghn, const T* w_hh, co
         });
       }
     });
-    const T* dpre = gxp + t * B * H;
-    for_hidden_panels<T>(H, [&](int64_t j0, int64_t j1) {
-      gemm_panels<T>(B, j0, j1, H, dpre, H, 1, w_packed.data(), dh_next.data(), H, false);
-      for (int64_t b = 0; b < B; ++b) {
-        if (!active(len, t, b)) std::copy(dh.data() + b * H + j0, dh.data() + b * H + j1, dh_next.data() + b * H + j0);
-      }
-    });
+    backprop_hidden<T>(s, H, gxp + t * B * H, w_packed, len, t, nullptr, dh, dh_next);
     std::swap(dh, dh_next);
   }
   std::copy(dh.begin(), dh.end(), gh0);
