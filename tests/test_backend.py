@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import zoo
-from zoo.ops import backend, bias_act, bias_act_reference, current
+from zoo.ops import backend, bias_act, current
 
 
 def run_python(code: str, *, hide_extension: bool = False, fake_version: str | None = None, **env: str):

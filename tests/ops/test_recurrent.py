@@ -147,6 +147,9 @@ def test_errors_name_the_argument():
     with pytest.raises(ValueError, match="argument 'nonlinearity'"):
         zoo.nn.RNN(4, 6, nonlinearity="sigmoid")
     with pytest.raises(ValueError, match="argument 'nonlinearity'"):
+        zoo.ops.rnn_layer_reference(torch.randn(2, 3, 4), torch.randn(4, 4), torch.randn(4, 4), None, None,
+                                    torch.randn(3, 4), nonlinearity="gelu")
+    with pytest.raises(ValueError, match="argument 'nonlinearity'"):
         torch.ops.zoo.rnn_layer(torch.randn(2, 3, 4), torch.randn(4, 4), torch.randn(3, 4), None, "gelu")
     with pytest.raises(ValueError, match="argument 'lengths'"):
         torch.ops.zoo.gru_layer(torch.randn(2, 3, 12), torch.randn(12, 4), torch.randn(12), torch.randn(3, 4),

@@ -122,7 +122,7 @@ def _shape_specs(shapes: str | None) -> dict | None:
         with open(shapes) as f:
             specs = json.load(f)
     except (OSError, json.JSONDecodeError) as error:
-        raise SystemExit(f"zoo bench: --shapes {shapes!r} is neither quick, full nor a readable JSON file ({error})")
+        raise SystemExit(f"zoo bench: --shapes {shapes!r} is neither quick, full nor a readable JSON file ({error})") from None
     if not isinstance(specs, dict):
         raise SystemExit(f"zoo bench: --shapes file must hold {{family: [case spec, ...]}}, got {type(specs).__name__}")
     return specs

@@ -32,7 +32,7 @@ def time_interleaved(
         name: benchmark.Timer(stmt="fn()", globals={"fn": fn}, num_threads=threads) for name, fn in providers.items()
     }
     times: dict[str, list[float]] = {name: [] for name in providers}
-    for name, fn in providers.items():  # warm-up: first-call allocation and dispatch caches
+    for fn in providers.values():  # warm-up: first-call allocation and dispatch caches
         fn()
     for _ in range(rounds):
         for name, timer in timers.items():

@@ -38,6 +38,16 @@ def _check(op: str, x, w_ih, w_hh, h0, gates: int) -> None:
         raise ValueError(f"zoo.{op}: argument 'h0' must be (B, H) = {(x.shape[1], hidden)}, got {tuple(h0.shape)}")
 
 
+def _folded_projection(x, w_ih, b_ih, b_hh):
+    """x W_ih^T + b_ih + b_hh for all steps in one GEMM (LSTM and RNN add both biases outside the recurrence)."""
+    return F.linear(x, w_ih, None if b_ih is None else b_ih + b_hh)
+
+
+def _check_nonlinearity(nonlinearity: str) -> None:
+    if nonlinearity not in _RNN_ACTIVATIONS:
+        raise ValueError(f"zoo.rnn_layer: argument 'nonlinearity' must be 'tanh' or 'relu', got {nonlinearity!r}")
+
+
 def _step_mask(lengths: torch.Tensor | None, t: int, like: torch.Tensor) -> torch.Tensor | None:
     return None if lengths is None else (t < lengths.to(like.device)).unsqueeze(-1)
 
@@ -45,8 +55,7 @@ def _step_mask(lengths: torch.Tensor | None, t: int, like: torch.Tensor) -> torc
 def lstm_layer(x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths=None):
     """One LSTM layer over x (T, B, I) from (h0, c0) (B, H): returns (out (T, B, H), h_n, c_n)."""
     _check("lstm_layer", x, w_ih, w_hh, h0, 4)
-    bias = None if b_ih is None else b_ih + b_hh
-    x_proj = F.linear(x, w_ih, bias)
+    x_proj = _folded_projection(x, w_ih, b_ih, b_hh)
     if _on_kernel(x, "lstm"):
         out, h_n, c_n, _, _ = torch.ops.zoo.lstm_layer.default(x_proj, w_hh, h0, c0, lengths)
         return out, h_n, c_n
@@ -67,9 +76,8 @@ def gru_layer(x, w_ih, w_hh, b_ih, b_hh, h0, lengths=None):
 def rnn_layer(x, w_ih, w_hh, b_ih, b_hh, h0, lengths=None, nonlinearity="tanh"):
     """One Elman RNN layer (tanh or relu) over x (T, B, I) from h0 (B, H): returns (out (T, B, H), h_n)."""
     _check("rnn_layer", x, w_ih, w_hh, h0, 1)
-    if nonlinearity not in _RNN_ACTIVATIONS:
-        raise ValueError(f"zoo.rnn_layer: argument 'nonlinearity' must be 'tanh' or 'relu', got {nonlinearity!r}")
-    x_proj = F.linear(x, w_ih, None if b_ih is None else b_ih + b_hh)
+    _check_nonlinearity(nonlinearity)
+    x_proj = _folded_projection(x, w_ih, b_ih, b_hh)
     if _on_kernel(x, "rnn"):
         return torch.ops.zoo.rnn_layer.default(x_proj, w_hh, h0, lengths, nonlinearity)
     return _rnn_reference(x_proj, w_hh, h0, lengths, nonlinearity)
@@ -122,7 +130,7 @@ def _stack(outs, h):
 def lstm_layer_reference(x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths=None):
     """Pure-PyTorch lstm_layer: the oracle the kernel is tested against."""
     _check("lstm_layer", x, w_ih, w_hh, h0, 4)
-    return _lstm_reference(F.linear(x, w_ih, None if b_ih is None else b_ih + b_hh), w_hh, h0, c0, lengths)
+    return _lstm_reference(_folded_projection(x, w_ih, b_ih, b_hh), w_hh, h0, c0, lengths)
 
 
 def gru_layer_reference(x, w_ih, w_hh, b_ih, b_hh, h0, lengths=None):
@@ -135,8 +143,8 @@ def gru_layer_reference(x, w_ih, w_hh, b_ih, b_hh, h0, lengths=None):
 def rnn_layer_reference(x, w_ih, w_hh, b_ih, b_hh, h0, lengths=None, nonlinearity="tanh"):
     """Pure-PyTorch rnn_layer: the oracle the kernel is tested against."""
     _check("rnn_layer", x, w_ih, w_hh, h0, 1)
-    x_proj = F.linear(x, w_ih, None if b_ih is None else b_ih + b_hh)
-    return _rnn_reference(x_proj, w_hh, h0, lengths, nonlinearity)
+    _check_nonlinearity(nonlinearity)
+    return _rnn_reference(_folded_projection(x, w_ih, b_ih, b_hh), w_hh, h0, lengths, nonlinearity)
 
 
 def _fake_rnn(x_proj, w_hh, h0, lengths, nonlinearity):
