@@ -30,6 +30,21 @@ TORCH_LIBRARY(zoo, m) {
   m.def(
       "attention_backward(Tensor grad_out, Tensor query, Tensor key, Tensor value, Tensor? attn_mask, "
       "Tensor out, Tensor lse, bool is_causal, float scale) -> (Tensor, Tensor, Tensor)");
+  // N-D convolution (N, C, *spatial) with an optional fused bias + activation epilogue
+  // (act as in bias_act); the backward's output_mask picks (input, weight, bias) grads,
+  // empty where false. conv_transpose is the adjoint of conv with the same weight.
+  m.def(
+      "conv(Tensor x, Tensor weight, Tensor? bias, int[] stride, int[] padding, int[] dilation, int groups, "
+      "str act) -> Tensor");
+  m.def(
+      "conv_backward(Tensor grad_out, Tensor x, Tensor weight, int[] stride, int[] padding, int[] dilation, "
+      "int groups, bool[3] output_mask) -> (Tensor, Tensor, Tensor)");
+  m.def(
+      "conv_transpose(Tensor x, Tensor weight, Tensor? bias, int[] stride, int[] padding, int[] output_padding, "
+      "int[] dilation, int groups, str act) -> Tensor");
+  m.def(
+      "conv_transpose_backward(Tensor grad_out, Tensor x, Tensor weight, int[] stride, int[] padding, "
+      "int[] output_padding, int[] dilation, int groups, bool[3] output_mask) -> (Tensor, Tensor, Tensor)");
   // One recurrent layer, one direction, time-major; returns (out, h_n[, c_n], saved...).
   m.def(
       "lstm_layer(Tensor x_proj, Tensor w_hh, Tensor h0, Tensor c0, Tensor? lengths) "

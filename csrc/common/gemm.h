@@ -13,47 +13,70 @@ namespace zoo {
 
 using at::vec::Vectorized;
 
-// C (M x N, row stride ldc) = or += A (M x K) * B (K x N, row-major, row stride ldb).
+// An MR-row (MR <= 6) by up-to-two-vector tile of C held in registers: madd
+// adds A (MR x K) * B (K x n_cols, row-major, row stride ldb) and may be called
+// several times (a convolution sums its filter taps) before one store.
 // A(m, k) is A[m * a_m + k * a_k]: A's elements are broadcast, so a transposed A
-// costs nothing. One call computes an MR-row (MR <= 4) by up to two-vector tile
-// over all of K. The accumulators are named variables, not an array: GCC spills
+// costs nothing. The accumulators are named members, not an array: GCC spills
 // an array of Vectorized to the stack on every iteration.
+template <typename T, int MR>
+struct Tile {
+  static_assert(MR >= 1 && MR <= 6);
+  using Vec = Vectorized<T>;
+  static constexpr int64_t V = Vec::size();
+  int64_t n0, n1;  // columns in the first and second vector
+  Vec c00{T(0)}, c01{T(0)}, c10{T(0)}, c11{T(0)}, c20{T(0)}, c21{T(0)};
+  Vec c30{T(0)}, c31{T(0)}, c40{T(0)}, c41{T(0)}, c50{T(0)}, c51{T(0)};
+
+  explicit Tile(int64_t n_cols) : n0(std::min<int64_t>(n_cols, V)), n1(n_cols - n0) {}
+
+  void madd(int64_t K, const T* A, int64_t a_m, int64_t a_k, const T* B, int64_t ldb) {
+    auto step = [&](int64_t k, const Vec& b0, const Vec& b1) {
+      const T* a = A + k * a_k;
+      Vec x(a[0]);
+      c00 = at::vec::fmadd(x, b0, c00), c01 = at::vec::fmadd(x, b1, c01);
+      if constexpr (MR > 1) x = Vec(a[a_m]), c10 = at::vec::fmadd(x, b0, c10), c11 = at::vec::fmadd(x, b1, c11);
+      if constexpr (MR > 2) x = Vec(a[2 * a_m]), c20 = at::vec::fmadd(x, b0, c20), c21 = at::vec::fmadd(x, b1, c21);
+      if constexpr (MR > 3) x = Vec(a[3 * a_m]), c30 = at::vec::fmadd(x, b0, c30), c31 = at::vec::fmadd(x, b1, c31);
+      if constexpr (MR > 4) x = Vec(a[4 * a_m]), c40 = at::vec::fmadd(x, b0, c40), c41 = at::vec::fmadd(x, b1, c41);
+      if constexpr (MR > 5) x = Vec(a[5 * a_m]), c50 = at::vec::fmadd(x, b0, c50), c51 = at::vec::fmadd(x, b1, c51);
+    };
+    if (n1 == V) {  // full tile: the hot path
+      for (int64_t k = 0; k < K; ++k) step(k, Vec::loadu(B + k * ldb), Vec::loadu(B + k * ldb + V));
+    } else {
+      for (int64_t k = 0; k < K; ++k) {
+        step(k, Vec::loadu(B + k * ldb, n0), n1 > 0 ? Vec::loadu(B + k * ldb + V, n1) : Vec(T(0)));
+      }
+    }
+  }
+
+  // C (=|+=) the tile; C's rows are ldc apart.
+  void store(T* C, int64_t ldc, bool accumulate) const {
+    auto row = [&](int r, Vec lo, Vec hi) {
+      T* c = C + r * ldc;
+      if (accumulate) lo = lo + Vec::loadu(c, n0);
+      lo.store(c, n0);
+      if (n1 > 0) {
+        if (accumulate) hi = hi + Vec::loadu(c + V, n1);
+        hi.store(c + V, n1);
+      }
+    };
+    row(0, c00, c01);
+    if constexpr (MR > 1) row(1, c10, c11);
+    if constexpr (MR > 2) row(2, c20, c21);
+    if constexpr (MR > 3) row(3, c30, c31);
+    if constexpr (MR > 4) row(4, c40, c41);
+    if constexpr (MR > 5) row(5, c50, c51);
+  }
+};
+
+// C (M x N, row stride ldc) = or += A (M x K) * B (K x N): one MR-row tile over all of K.
 template <typename T, int MR>
 void gemm_tile(int64_t n_cols, int64_t K, const T* A, int64_t a_m, int64_t a_k, const T* B, int64_t ldb,
                T* C, int64_t ldc, bool accumulate) {
-  static_assert(MR >= 1 && MR <= 4);
-  using Vec = Vectorized<T>;
-  constexpr int64_t V = Vec::size();
-  const int64_t n0 = std::min<int64_t>(n_cols, V), n1 = n_cols - n0;
-  Vec c00(T(0)), c01(T(0)), c10(T(0)), c11(T(0)), c20(T(0)), c21(T(0)), c30(T(0)), c31(T(0));
-  auto step = [&](int64_t k, const Vec& b0, const Vec& b1) {
-    const T* a = A + k * a_k;
-    Vec x(a[0]);
-    c00 = at::vec::fmadd(x, b0, c00), c01 = at::vec::fmadd(x, b1, c01);
-    if constexpr (MR > 1) x = Vec(a[a_m]), c10 = at::vec::fmadd(x, b0, c10), c11 = at::vec::fmadd(x, b1, c11);
-    if constexpr (MR > 2) x = Vec(a[2 * a_m]), c20 = at::vec::fmadd(x, b0, c20), c21 = at::vec::fmadd(x, b1, c21);
-    if constexpr (MR > 3) x = Vec(a[3 * a_m]), c30 = at::vec::fmadd(x, b0, c30), c31 = at::vec::fmadd(x, b1, c31);
-  };
-  if (n_cols == 2 * V) {  // full tile: the hot path
-    for (int64_t k = 0; k < K; ++k) step(k, Vec::loadu(B + k * ldb), Vec::loadu(B + k * ldb + V));
-  } else {
-    for (int64_t k = 0; k < K; ++k) {
-      step(k, Vec::loadu(B + k * ldb, n0), n1 > 0 ? Vec::loadu(B + k * ldb + V, n1) : Vec(T(0)));
-    }
-  }
-  auto store = [&](int r, Vec lo, Vec hi) {
-    T* c = C + r * ldc;
-    if (accumulate) lo = lo + Vec::loadu(c, n0);
-    lo.store(c, n0);
-    if (n1 > 0) {
-      if (accumulate) hi = hi + Vec::loadu(c + V, n1);
-      hi.store(c + V, n1);
-    }
-  };
-  store(0, c00, c01);
-  if constexpr (MR > 1) store(1, c10, c11);
-  if constexpr (MR > 2) store(2, c20, c21);
-  if constexpr (MR > 3) store(3, c30, c31);
+  Tile<T, MR> tile(n_cols);
+  tile.madd(K, A, a_m, a_k, B, ldb);
+  tile.store(C, ldc, accumulate);
 }
 
 // One block of at most panel-width columns: 4-row tiles, then single rows.

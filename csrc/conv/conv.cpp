@@ -1,0 +1,368 @@
+// CPU kernels of zoo::conv and zoo::conv_transpose: implicit GEMM on channels-last
+// data, with no im2col buffer.
+//
+// In N, D, H, W, C layout one row of outputs along W, for one filter tap, is a
+// GEMM whose A rows are input pixels a fixed stride apart: out[j, :] +=
+// x[j * stride + offset, :] . W_tap. Our register tile (common/gemm.h) sums every
+// tap of a row before storing it; pixels near the left and right edges, where
+// some taps fall in the padding, are done one at a time with those taps left out.
+// The gradient w.r.t. the input is the same routine run on grad_out, one residue
+// class of input columns mod the stride at a time (each class sees a fixed set
+// of taps); the gradient w.r.t. the weight is one GEMM per tap and row, summed
+// in per-thread buffers. Work is spread over output rows with at::parallel_for.
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+#include <ATen/cpu/vec/vec.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "bias_act/bias_act.h"
+#include "common/gemm.h"
+#include "conv/conv.h"
+
+namespace zoo::conv {
+namespace {
+
+using at::vec::Vectorized;
+using bias_act::Activation;
+
+constexpr int kRows = 4;  // output pixels per register tile
+
+int64_t floor_div(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
+int64_t ceil_div(int64_t a, int64_t b) { return -floor_div(-a, b); }
+
+// One filter tap's share of a row of outputs: row j (lo <= j < hi) reads
+// A[a_off + j * a_m, + depth) against packed B rows [b_row, b_row + depth).
+struct Segment {
+  int64_t a_off, b_row, lo, hi;
+};
+
+// Rows j in [0, J) of C (rows ldc apart, n_cols columns) = the sum of the
+// segments valid at j. Rows every segment covers go kRows at a time; the rest
+// one by one with only their valid segments; rows no segment covers get 0.
+template <typename T>
+void segmented_rows(int64_t J, const std::vector<Segment>& segs, int64_t depth, const T* A, int64_t a_m,
+                    const T* packed, int64_t packed_rows, int64_t n_cols, T* C, int64_t ldc) {
+  constexpr int64_t nr = panel_width<T>();
+  int64_t lo = 0, hi = J;
+  for (const Segment& s : segs) lo = std::max(lo, s.lo), hi = std::min(hi, s.hi);
+  for (int64_t col = 0; col < n_cols; col += nr) {
+    const T* B = packed + (col / nr) * packed_rows * nr;
+    const int64_t cols = std::min(nr, n_cols - col);
+    int64_t j = 0;
+    while (j < J) {
+      if (j >= lo && j + kRows <= hi) {
+        Tile<T, kRows> tile(cols);
+        for (const Segment& s : segs) tile.madd(depth, A + (s.a_off + j * a_m), a_m, 1, B + s.b_row * nr, nr);
+        tile.store(C + j * ldc + col, ldc, false);
+        j += kRows;
+      } else {
+        Tile<T, 1> tile(cols);
+        for (const Segment& s : segs) {
+          if (j >= s.lo && j < s.hi) tile.madd(depth, A + (s.a_off + j * a_m), a_m, 1, B + s.b_row * nr, nr);
+        }
+        tile.store(C + j * ldc + col, ldc, false);
+        ++j;
+      }
+    }
+  }
+}
+
+// y[r, c] = act(y[r, c] + bias[c]) over `rows` rows of `cols` values, rows ldy apart.
+template <typename T>
+void epilogue(int64_t rows, int64_t cols, T* y, int64_t ldy, const T* bias, Activation act) {
+  if (bias == nullptr && act == Activation::Identity) return;
+  using Vec = Vectorized<T>;
+  bias_act::dispatch_activation(act, [&](auto a) {
+    constexpr Activation A = decltype(a)::value;
+    for (int64_t r = 0; r < rows; ++r) {
+      T* row = y + r * ldy;
+      for (int64_t c = 0; c < cols; c += Vec::size()) {
+        const int64_t n = std::min<int64_t>(Vec::size(), cols - c);
+        Vec v = Vec::loadu(row + c, n);
+        if (bias != nullptr) v = v + Vec::loadu(bias + c, n);
+        bias_act::forward<A>(v).store(row + c, n);
+      }
+    }
+  });
+}
+
+// weight (K, C/G, taps) as G matrices (taps * rows_per_tap) x cols, packed into column panels:
+// for the forward pass rows are (tap, c) and columns k; for grad-input rows are (tap, k), columns c.
+template <typename T>
+std::vector<T> pack_weight(const at::Tensor& weight, const Shape& s, bool for_input_grad) {
+  const at::Tensor w = weight.reshape({s.G, s.Kg(), s.Cg(), s.taps()});
+  const at::Tensor m = (for_input_grad ? w.permute({0, 3, 1, 2}) : w.permute({0, 3, 2, 1})).contiguous();
+  const int64_t rows = m.size(1) * m.size(2), cols = m.size(3);
+  std::vector<T> packed;
+  for (int64_t g = 0; g < s.G; ++g) {
+    const std::vector<T> p = pack_panels(rows, cols, m.const_data_ptr<T>() + g * rows * cols, cols);
+    packed.insert(packed.end(), p.begin(), p.end());
+  }
+  return packed;
+}
+
+template <typename T>
+int64_t group_panel_size(int64_t rows, int64_t cols) {
+  constexpr int64_t nr = panel_width<T>();
+  return (cols + nr - 1) / nr * rows * nr;
+}
+
+// y (N, out, K) = act(conv(x (N, in, C), weight) + bias), both channels-last.
+template <typename T>
+void forward_kernel(const Shape& s, const T* x, const at::Tensor& weight, const T* bias, Activation act, T* y) {
+  const std::vector<T> packed = pack_weight<T>(weight, s, false);
+  const int64_t Cg = s.Cg(), Kg = s.Kg(), depth = s.taps() * Cg, panel = group_panel_size<T>(depth, Kg);
+  const int64_t rows = s.N * s.out[0] * s.out[1];
+  at::parallel_for(0, rows * s.G, 1, [&](int64_t begin, int64_t end) {
+    std::vector<Segment> segs;
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t g = item % s.G, row = item / s.G;
+      const int64_t oh = row % s.out[1], od = row / s.out[1] % s.out[0], n = row / (s.out[1] * s.out[0]);
+      segs.clear();
+      for (int64_t t = 0; t < s.ker[0]; ++t) {
+        const int64_t id = od * s.stride[0] - s.pad[0] + t * s.dil[0];
+        if (id < 0 || id >= s.in[0]) continue;
+        for (int64_t r = 0; r < s.ker[1]; ++r) {
+          const int64_t ih = oh * s.stride[1] - s.pad[1] + r * s.dil[1];
+          if (ih < 0 || ih >= s.in[1]) continue;
+          for (int64_t q = 0; q < s.ker[2]; ++q) {
+            const int64_t off = q * s.dil[2] - s.pad[2];  // input column of output column j: j * stride + off
+            const int64_t lo = std::max<int64_t>(0, ceil_div(-off, s.stride[2]));
+            const int64_t hi = std::min(s.out[2], ceil_div(s.in[2] - off, s.stride[2]));
+            if (lo >= hi) continue;
+            const int64_t pixel = ((n * s.in[0] + id) * s.in[1] + ih) * s.in[2] + off;
+            segs.push_back({pixel * s.C + g * Cg, ((t * s.ker[1] + r) * s.ker[2] + q) * Cg, lo, hi});
+          }
+        }
+      }
+      T* out = y + row * s.out[2] * s.K + g * Kg;
+      segmented_rows(s.out[2], segs, Cg, x, s.stride[2] * s.C, packed.data() + g * panel, depth, Kg, out, s.K);
+      epilogue(s.out[2], Kg, out, s.K, bias == nullptr ? nullptr : bias + g * Kg, act);
+    }
+  });
+}
+
+// x_grad (N, in, C) = act(conv^T(y_grad (N, out, K), weight) + bias): the transposed convolution.
+template <typename T>
+void input_grad_kernel(const Shape& s, const T* gy, const at::Tensor& weight, const T* bias, Activation act, T* gx) {
+  const std::vector<T> packed = pack_weight<T>(weight, s, true);
+  const int64_t Cg = s.Cg(), Kg = s.Kg(), depth = s.taps() * Kg, panel = group_panel_size<T>(depth, Cg);
+  const int64_t rows = s.N * s.in[0] * s.in[1], sw = s.stride[2];
+  auto tap_index = [&](int64_t t, int64_t stride, int64_t pad, int64_t dil, int64_t i) -> int64_t {
+    const int64_t num = i + pad - t * dil;  // output index o with o * stride = num, if any
+    return (num % stride == 0) ? num / stride : -1;
+  };
+  at::parallel_for(0, rows * s.G, 1, [&](int64_t begin, int64_t end) {
+    std::vector<Segment> segs;
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t g = item % s.G, row = item / s.G;
+      const int64_t ih = row % s.in[1], id = row / s.in[1] % s.in[0], n = row / (s.in[1] * s.in[0]);
+      T* out_row = gx + row * s.in[2] * s.C + g * Cg;
+      for (int64_t rho = 0; rho < std::min(sw, s.in[2]); ++rho) {  // input columns rho + j * sw
+        segs.clear();
+        for (int64_t t = 0; t < s.ker[0]; ++t) {
+          const int64_t od = tap_index(t, s.stride[0], s.pad[0], s.dil[0], id);
+          if (od < 0 || od >= s.out[0]) continue;
+          for (int64_t r = 0; r < s.ker[1]; ++r) {
+            const int64_t oh = tap_index(r, s.stride[1], s.pad[1], s.dil[1], ih);
+            if (oh < 0 || oh >= s.out[1]) continue;
+            for (int64_t q = 0; q < s.ker[2]; ++q) {
+              const int64_t num = rho + s.pad[2] - q * s.dil[2];
+              if (((num % sw) + sw) % sw != 0) continue;
+              const int64_t shift = floor_div(num, sw);  // output column of row j: j + shift
+              const int64_t J = ceil_div(s.in[2] - rho, sw);
+              const int64_t lo = std::max<int64_t>(0, -shift), hi = std::min(J, s.out[2] - shift);
+              if (lo >= hi) continue;
+              const int64_t pixel = ((n * s.out[0] + od) * s.out[1] + oh) * s.out[2] + shift;
+              segs.push_back({pixel * s.K + g * Kg, ((t * s.ker[1] + r) * s.ker[2] + q) * Kg, lo, hi});
+            }
+          }
+        }
+        segmented_rows(ceil_div(s.in[2] - rho, sw), segs, Kg, gy, s.K, packed.data() + g * panel, depth, Cg,
+                       out_row + rho * s.C, sw * s.C);
+      }
+      epilogue(s.in[2], Cg, out_row, s.C, bias == nullptr ? nullptr : bias + g * Cg, act);
+    }
+  });
+}
+
+// weight_grad (K, C/G, ker) = sum over pixels of y_grad (x) input patches.
+template <typename T>
+void weight_grad_kernel(const Shape& s, const T* x, const T* gy, T* gw) {
+  const int64_t Cg = s.Cg(), Kg = s.Kg(), taps = s.taps(), size = s.G * taps * Cg * Kg;
+  const int64_t rows = s.N * s.out[0] * s.out[1];
+  // (thread, group, tap, c, k) partial sums; one thread owns each slice.
+  std::vector<T> partial(static_cast<size_t>(at::get_num_threads()) * size, T(0));
+  at::parallel_for(0, rows, 1, [&](int64_t begin, int64_t end) {
+    T* acc = partial.data() + at::get_thread_num() * size;
+    for (int64_t row = begin; row < end; ++row) {
+      const int64_t oh = row % s.out[1], od = row / s.out[1] % s.out[0], n = row / (s.out[1] * s.out[0]);
+      const T* grad_row = gy + row * s.out[2] * s.K;
+      for (int64_t t = 0; t < s.ker[0]; ++t) {
+        const int64_t id = od * s.stride[0] - s.pad[0] + t * s.dil[0];
+        if (id < 0 || id >= s.in[0]) continue;
+        for (int64_t r = 0; r < s.ker[1]; ++r) {
+          const int64_t ih = oh * s.stride[1] - s.pad[1] + r * s.dil[1];
+          if (ih < 0 || ih >= s.in[1]) continue;
+          for (int64_t q = 0; q < s.ker[2]; ++q) {
+            const int64_t off = q * s.dil[2] - s.pad[2];
+            const int64_t lo = std::max<int64_t>(0, ceil_div(-off, s.stride[2]));
+            const int64_t hi = std::min(s.out[2], ceil_div(s.in[2] - off, s.stride[2]));
+            if (lo >= hi) continue;
+            const T* patch = x + (((n * s.in[0] + id) * s.in[1] + ih) * s.in[2] + lo * s.stride[2] + off) * s.C;
+            const int64_t tap = (t * s.ker[1] + r) * s.ker[2] + q;
+            for (int64_t g = 0; g < s.G; ++g) {
+              // (Cg x Kg) += patch^T (Cg x pixels) . grad rows (pixels x Kg)
+              gemm(Cg, Kg, hi - lo, patch + g * Cg, 1, s.stride[2] * s.C, grad_row + lo * s.K + g * Kg, s.K,
+                   acc + (g * taps + tap) * Cg * Kg, Kg, true);
+            }
+          }
+        }
+      }
+    }
+  });
+  for (int64_t i = 1; i < at::get_num_threads(); ++i) {
+    for (int64_t e = 0; e < size; ++e) partial[e] += partial[i * size + e];
+  }
+  for (int64_t g = 0; g < s.G; ++g)
+    for (int64_t tap = 0; tap < taps; ++tap)
+      for (int64_t c = 0; c < Cg; ++c)
+        for (int64_t k = 0; k < Kg; ++k)
+          gw[((g * Kg + k) * Cg + c) * taps + tap] = partial[((g * taps + tap) * Cg + c) * Kg + k];
+}
+
+// Per-channel sums of a channels-last (rows x channels) tensor: a bias gradient.
+template <typename T>
+void channel_sum_kernel(int64_t rows, int64_t channels, const T* g, T* out) {
+  std::vector<T> partial(static_cast<size_t>(at::get_num_threads()) * channels, T(0));
+  at::parallel_for(0, rows, 256, [&](int64_t begin, int64_t end) {
+    T* acc = partial.data() + at::get_thread_num() * channels;
+    for (int64_t r = begin; r < end; ++r)
+      for (int64_t c = 0; c < channels; ++c) acc[c] += g[r * channels + c];
+  });
+  for (int64_t c = 0; c < channels; ++c) {
+    T sum(0);
+    for (int64_t i = 0; i < at::get_num_threads(); ++i) sum += partial[i * channels + c];
+    out[c] = sum;
+  }
+}
+
+void check_cpu_dtype(const char* op, const at::Tensor& x) {
+  ZOO_CHECK_ARG(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble, op, "x",
+                "must be float32 or float64 for the CPU kernel, got ", x.scalar_type());
+}
+
+at::Tensor forward(const Shape& s, const at::Tensor& x5, const at::Tensor& weight,
+                   const std::optional<at::Tensor>& bias, Activation act) {
+  at::Tensor y = at::empty({s.N, s.K, s.out[0], s.out[1], s.out[2]},
+                           x5.options().memory_format(at::MemoryFormat::ChannelsLast3d));
+  const at::Tensor b = bias.has_value() ? bias->contiguous() : at::Tensor();
+  AT_DISPATCH_FLOATING_TYPES(x5.scalar_type(), "zoo_conv", [&] {
+    forward_kernel<scalar_t>(s, x5.const_data_ptr<scalar_t>(), weight, b.defined() ? b.const_data_ptr<scalar_t>() : nullptr,
+                             act, y.mutable_data_ptr<scalar_t>());
+  });
+  return y;
+}
+
+at::Tensor input_grad(const Shape& s, const at::Tensor& gy5, const at::Tensor& weight,
+                      const std::optional<at::Tensor>& bias, Activation act) {
+  at::Tensor gx = at::empty({s.N, s.C, s.in[0], s.in[1], s.in[2]},
+                            gy5.options().memory_format(at::MemoryFormat::ChannelsLast3d));
+  const at::Tensor b = bias.has_value() ? bias->contiguous() : at::Tensor();
+  AT_DISPATCH_FLOATING_TYPES(gy5.scalar_type(), "zoo_conv_input_grad", [&] {
+    input_grad_kernel<scalar_t>(s, gy5.const_data_ptr<scalar_t>(), weight,
+                                b.defined() ? b.const_data_ptr<scalar_t>() : nullptr, act,
+                                gx.mutable_data_ptr<scalar_t>());
+  });
+  return gx;
+}
+
+at::Tensor weight_grad(const Shape& s, const at::Tensor& x5, const at::Tensor& gy5, const at::Tensor& weight) {
+  at::Tensor gw = at::empty_like(weight, at::MemoryFormat::Contiguous);
+  AT_DISPATCH_FLOATING_TYPES(x5.scalar_type(), "zoo_conv_weight_grad", [&] {
+    weight_grad_kernel<scalar_t>(s, x5.const_data_ptr<scalar_t>(), gy5.const_data_ptr<scalar_t>(),
+                                 gw.mutable_data_ptr<scalar_t>());
+  });
+  return gw;
+}
+
+at::Tensor channel_sum(const at::Tensor& t5) {
+  at::Tensor out = at::empty({t5.size(1)}, t5.options());
+  AT_DISPATCH_FLOATING_TYPES(t5.scalar_type(), "zoo_conv_bias_grad", [&] {
+    channel_sum_kernel<scalar_t>(t5.numel() / std::max<int64_t>(t5.size(1), 1), t5.size(1),
+                                 t5.const_data_ptr<scalar_t>(), out.mutable_data_ptr<scalar_t>());
+  });
+  return out;
+}
+
+void check_grad_out(const char* op, const at::Tensor& grad_out, const at::Tensor& x, int64_t channels,
+                    const Dims& size) {
+  check_same_dtype(op, "grad_out", grad_out, "x", x);
+  check_same_device(op, "grad_out", grad_out, "x", x);
+  std::vector<int64_t> expected{x.size(0), channels};
+  for (int64_t i = 3 - (x.dim() - 2); i < 3; ++i) expected.push_back(size[i]);
+  ZOO_CHECK_ARG(grad_out.sizes() == at::IntArrayRef(expected), op, "grad_out", "must have the output's shape ",
+                at::IntArrayRef(expected), ", got ", grad_out.sizes());
+}
+
+at::Tensor conv_cpu(const at::Tensor& x, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
+                    at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation, int64_t groups,
+                    c10::string_view act) {
+  const Shape s = forward_shape("conv", x, weight, bias, stride, padding, dilation, groups);
+  check_cpu_dtype("conv", x);
+  const at::Tensor y = forward(s, to_ndhwc(x), weight, bias, bias_act::parse_activation(act));
+  return from_ndhwc(y, x.dim(), x);
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_backward_cpu(
+    const at::Tensor& grad_out, const at::Tensor& x, const at::Tensor& weight, at::IntArrayRef stride,
+    at::IntArrayRef padding, at::IntArrayRef dilation, int64_t groups, std::array<bool, 3> output_mask) {
+  const Shape s = forward_shape("conv_backward", x, weight, std::nullopt, stride, padding, dilation, groups);
+  check_cpu_dtype("conv_backward", x);
+  check_grad_out("conv_backward", grad_out, x, s.K, s.out);
+  const at::Tensor gy5 = to_ndhwc(grad_out);
+  at::Tensor gx = x.new_empty({0}), gw = x.new_empty({0}), gb = x.new_empty({0});  // empty where not asked for
+  if (output_mask[0]) gx = from_ndhwc(input_grad(s, gy5, weight, std::nullopt, Activation::Identity), x.dim(), x);
+  if (output_mask[1]) gw = weight_grad(s, to_ndhwc(x), gy5, weight);
+  if (output_mask[2]) gb = channel_sum(gy5);
+  return {gx, gw, gb};
+}
+
+at::Tensor conv_transpose_cpu(const at::Tensor& x, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
+                              at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef output_padding,
+                              at::IntArrayRef dilation, int64_t groups, c10::string_view act) {
+  const Shape s = transpose_shape("conv_transpose", x, weight, bias, stride, padding, output_padding, dilation, groups);
+  check_cpu_dtype("conv_transpose", x);
+  const at::Tensor y = input_grad(s, to_ndhwc(x), weight, bias, bias_act::parse_activation(act));
+  return from_ndhwc(y, x.dim(), x);
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_transpose_backward_cpu(
+    const at::Tensor& grad_out, const at::Tensor& x, const at::Tensor& weight, at::IntArrayRef stride,
+    at::IntArrayRef padding, at::IntArrayRef output_padding, at::IntArrayRef dilation, int64_t groups,
+    std::array<bool, 3> output_mask) {
+  const char* op = "conv_transpose_backward";
+  const Shape s = transpose_shape(op, x, weight, std::nullopt, stride, padding, output_padding, dilation, groups);
+  check_cpu_dtype(op, x);
+  check_grad_out(op, grad_out, x, s.C, s.in);
+  const at::Tensor go5 = to_ndhwc(grad_out);  // plays the forward convolution's input
+  at::Tensor gx = x.new_empty({0}), gw = x.new_empty({0}), gb = x.new_empty({0});
+  if (output_mask[0]) gx = from_ndhwc(forward(s, go5, weight, std::nullopt, Activation::Identity), x.dim(), x);
+  if (output_mask[1]) gw = weight_grad(s, go5, to_ndhwc(x), weight);
+  if (output_mask[2]) gb = channel_sum(go5);
+  return {gx, gw, gb};
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(zoo, CPU, m) {
+  m.impl("conv", &conv_cpu);
+  m.impl("conv_backward", &conv_backward_cpu);
+  m.impl("conv_transpose", &conv_transpose_cpu);
+  m.impl("conv_transpose_backward", &conv_transpose_backward_cpu);
+}
+
+}  // namespace zoo::conv
