@@ -4,6 +4,7 @@
 #pragma once
 
 #include <ATen/cpu/vec/vec.h>
+#include <c10/macros/Macros.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -30,16 +31,20 @@ struct Tile {
 
   explicit Tile(int64_t n_cols) : n0(std::min<int64_t>(n_cols, V)), n1(n_cols - n0) {}
 
-  void madd(int64_t K, const T* A, int64_t a_m, int64_t a_k, const T* B, int64_t ldb) {
+  C10_ALWAYS_INLINE void madd(int64_t K, const T* A, int64_t a_m, int64_t a_k, const T* B, int64_t ldb) {
+    // Locals, not members, in the loop: A and B may alias members as far as the
+    // compiler knows, which would keep every accumulator in memory.
+    Vec r00 = c00, r01 = c01, r10 = c10, r11 = c11, r20 = c20, r21 = c21;
+    Vec r30 = c30, r31 = c31, r40 = c40, r41 = c41, r50 = c50, r51 = c51;
     auto step = [&](int64_t k, const Vec& b0, const Vec& b1) {
       const T* a = A + k * a_k;
       Vec x(a[0]);
-      c00 = at::vec::fmadd(x, b0, c00), c01 = at::vec::fmadd(x, b1, c01);
-      if constexpr (MR > 1) x = Vec(a[a_m]), c10 = at::vec::fmadd(x, b0, c10), c11 = at::vec::fmadd(x, b1, c11);
-      if constexpr (MR > 2) x = Vec(a[2 * a_m]), c20 = at::vec::fmadd(x, b0, c20), c21 = at::vec::fmadd(x, b1, c21);
-      if constexpr (MR > 3) x = Vec(a[3 * a_m]), c30 = at::vec::fmadd(x, b0, c30), c31 = at::vec::fmadd(x, b1, c31);
-      if constexpr (MR > 4) x = Vec(a[4 * a_m]), c40 = at::vec::fmadd(x, b0, c40), c41 = at::vec::fmadd(x, b1, c41);
-      if constexpr (MR > 5) x = Vec(a[5 * a_m]), c50 = at::vec::fmadd(x, b0, c50), c51 = at::vec::fmadd(x, b1, c51);
+      r00 = at::vec::fmadd(x, b0, r00), r01 = at::vec::fmadd(x, b1, r01);
+      if constexpr (MR > 1) x = Vec(a[a_m]), r10 = at::vec::fmadd(x, b0, r10), r11 = at::vec::fmadd(x, b1, r11);
+      if constexpr (MR > 2) x = Vec(a[2 * a_m]), r20 = at::vec::fmadd(x, b0, r20), r21 = at::vec::fmadd(x, b1, r21);
+      if constexpr (MR > 3) x = Vec(a[3 * a_m]), r30 = at::vec::fmadd(x, b0, r30), r31 = at::vec::fmadd(x, b1, r31);
+      if constexpr (MR > 4) x = Vec(a[4 * a_m]), r40 = at::vec::fmadd(x, b0, r40), r41 = at::vec::fmadd(x, b1, r41);
+      if constexpr (MR > 5) x = Vec(a[5 * a_m]), r50 = at::vec::fmadd(x, b0, r50), r51 = at::vec::fmadd(x, b1, r51);
     };
     if (n1 == V) {  // full tile: the hot path
       for (int64_t k = 0; k < K; ++k) step(k, Vec::loadu(B + k * ldb), Vec::loadu(B + k * ldb + V));
@@ -48,10 +53,12 @@ struct Tile {
         step(k, Vec::loadu(B + k * ldb, n0), n1 > 0 ? Vec::loadu(B + k * ldb + V, n1) : Vec(T(0)));
       }
     }
+    c00 = r00, c01 = r01, c10 = r10, c11 = r11, c20 = r20, c21 = r21;
+    c30 = r30, c31 = r31, c40 = r40, c41 = r41, c50 = r50, c51 = r51;
   }
 
   // C (=|+=) the tile; C's rows are ldc apart.
-  void store(T* C, int64_t ldc, bool accumulate) const {
+  C10_ALWAYS_INLINE void store(T* C, int64_t ldc, bool accumulate) const {
     auto row = [&](int r, Vec lo, Vec hi) {
       T* c = C + r * ldc;
       if (accumulate) lo = lo + Vec::loadu(c, n0);
