@@ -10,13 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zoo.ops.bias_act import ACTIVATIONS, bias_act
-
-
-def _check_activation(activation: str) -> str:
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"argument 'activation' must be one of {', '.join(map(repr, ACTIVATIONS))}, got {activation!r}")
-    return activation
+from zoo.nn.conv import Conv1d, Conv2d, Conv3d, check_activation
+from zoo.ops.bias_act import bias_act
 
 
 class LinearAct(nn.Linear):
@@ -24,7 +19,7 @@ class LinearAct(nn.Linear):
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, activation: str = "relu", **kwargs):
         super().__init__(in_features, out_features, bias=bias, **kwargs)
-        self.activation = _check_activation(activation)
+        self.activation = check_activation(activation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return bias_act(F.linear(x, self.weight), self.bias, self.activation, dim=-1)
@@ -34,28 +29,23 @@ class LinearAct(nn.Linear):
 
 
 class _ConvAct:
-    """Conv forward without bias, then the fused bias + activation on the channel dim."""
+    """A zoo.nn conv layer whose kernel fuses bias + `activation` into its epilogue."""
 
     def __init__(self, *args, activation: str = "relu", **kwargs):
         super().__init__(*args, **kwargs)
-        self.activation = _check_activation(activation)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self._conv_forward(x, self.weight, None)
-        # The channel dim counted from the end works for batched and unbatched input.
-        return bias_act(y, self.bias, self.activation, dim=-(self.weight.dim() - 1))
+        self.activation = check_activation(activation)
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, activation={self.activation!r}"
 
 
-class Conv1dAct(_ConvAct, nn.Conv1d):
-    """nn.Conv1d followed by `activation` (keyword-only), bias fused into it."""
+class Conv1dAct(_ConvAct, Conv1d):
+    """nn.Conv1d followed by `activation` (keyword-only), bias and activation fused into the conv."""
 
 
-class Conv2dAct(_ConvAct, nn.Conv2d):
-    """nn.Conv2d followed by `activation` (keyword-only), bias fused into it."""
+class Conv2dAct(_ConvAct, Conv2d):
+    """nn.Conv2d followed by `activation` (keyword-only), bias and activation fused into the conv."""
 
 
-class Conv3dAct(_ConvAct, nn.Conv3d):
-    """nn.Conv3d followed by `activation` (keyword-only), bias fused into it."""
+class Conv3dAct(_ConvAct, Conv3d):
+    """nn.Conv3d followed by `activation` (keyword-only), bias and activation fused into the conv."""

@@ -15,9 +15,22 @@ from zoo.ops.backend import (
 )
 from zoo.ops import attention as _attention
 from zoo.ops import bias_act as _bias_act
+from zoo.ops import conv as _conv
 from zoo.ops import recurrent as _recurrent
 from zoo.ops.attention import scaled_dot_product_attention, scaled_dot_product_attention_reference
 from zoo.ops.bias_act import ACTIVATIONS, bias_act, bias_act_reference
+from zoo.ops.conv import (
+    conv,
+    conv1d,
+    conv2d,
+    conv3d,
+    conv_reference,
+    conv_transpose,
+    conv_transpose1d,
+    conv_transpose2d,
+    conv_transpose3d,
+    conv_transpose_reference,
+)
 from zoo.ops.recurrent import (
     gru_layer,
     gru_layer_reference,
@@ -38,6 +51,8 @@ if current() != "torch":
 OPS = {
     "bias_act": (bias_act, bias_act_reference),
     "attention": (scaled_dot_product_attention, scaled_dot_product_attention_reference),
+    "conv": (conv, conv_reference),
+    "conv_transpose": (conv_transpose, conv_transpose_reference),
     "lstm": (lstm_layer, lstm_layer_reference),
     "gru": (gru_layer, gru_layer_reference),
     "rnn": (rnn_layer, rnn_layer_reference),
@@ -46,6 +61,8 @@ OPS = {
 KERNEL_DEVICES = {
     "bias_act": _bias_act.KERNEL_DEVICES,
     "attention": _attention.KERNEL_DEVICES,
+    "conv": _conv.KERNEL_DEVICES,
+    "conv_transpose": _conv.KERNEL_DEVICES,
     "lstm": _recurrent.KERNEL_DEVICES,
     "gru": _recurrent.KERNEL_DEVICES,
     "rnn": _recurrent.KERNEL_DEVICES,
@@ -60,6 +77,16 @@ __all__ = [
     "backend",
     "bias_act",
     "bias_act_reference",
+    "conv",
+    "conv1d",
+    "conv2d",
+    "conv3d",
+    "conv_reference",
+    "conv_transpose",
+    "conv_transpose1d",
+    "conv_transpose2d",
+    "conv_transpose3d",
+    "conv_transpose_reference",
     "current",
     "extension_status",
     "gru_layer",

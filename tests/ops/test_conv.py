@@ -1,0 +1,284 @@
+"""conv / conv_transpose: our kernels against float64 PyTorch, gradcheck, opcheck, layouts, nn drop-ins,
+compile/export, and errors that name the argument."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import zoo
+import zoo.nn
+from zoo.check import within_flash_rule
+from zoo.ops import ACTIVATIONS, backend, conv, conv_reference, conv_transpose, conv_transpose_reference
+from zoo.tolerances import tolerance
+
+from ..conftest import DEVICES
+
+# (x shape, weight shape, keyword arguments): odd sizes, strides, dilations, groups (1, 2, depthwise),
+# every padding form, 1x1 and 7x7 kernels, padding wider than the kernel, an empty batch.
+CONV_CASES = [
+    ((2, 5, 17), (7, 5, 4), dict(stride=3, padding=1)),
+    ((2, 6, 19), (6, 1, 5), dict(padding="same", groups=6)),
+    ((2, 8, 9, 11), (6, 8, 3, 3), dict(padding=1)),
+    ((2, 8, 9, 11), (6, 4, 3, 3), dict(stride=2, padding=1, groups=2)),
+    ((2, 8, 13, 11), (8, 1, 5, 5), dict(stride=2, padding=2, dilation=2, groups=8)),
+    ((1, 3, 23, 20), (16, 3, 7, 7), dict(stride=2, padding=3)),
+    ((2, 40, 5, 7), (70, 40, 1, 1), dict()),
+    ((2, 3, 8, 9), (4, 3, 4, 2), dict(padding="same", dilation=(1, 2))),
+    ((2, 3, 8, 9), (4, 3, 3, 2), dict(padding="valid", stride=(1, 2))),
+    ((1, 2, 4, 5), (3, 2, 3, 3), dict(padding=3)),
+    ((2, 4, 6, 7, 5), (6, 4, 3, 3, 3), dict(padding=1)),
+    ((1, 3, 7, 8, 9), (4, 3, 2, 3, 3), dict(stride=(2, 1, 2), padding=(0, 1, 1))),
+    ((0, 3, 8, 8), (4, 3, 3, 3), dict(padding=1)),
+    ((3, 7, 7), (5, 3, 3, 3), dict(padding=1)),  # unbatched
+]
+
+# Transposed: weight (C_in, C_out / groups, *kernel).
+TRANSPOSE_CASES = [
+    ((2, 5, 9), (5, 3, 4), dict(stride=2, padding=1, output_padding=1)),
+    ((2, 6, 5, 7), (6, 4, 3, 3), dict(stride=2, padding=1, output_padding=1)),
+    ((2, 6, 5, 4), (6, 2, 3, 3), dict(stride=(2, 3), padding=(1, 0), output_padding=(0, 2), groups=2)),
+    ((1, 4, 6, 6), (4, 3, 3, 3), dict(dilation=2, output_padding=1)),
+    ((2, 16, 4, 4), (16, 8, 4, 4), dict(stride=2, padding=1)),
+    ((1, 4, 3, 4, 5), (4, 2, 3, 3, 3), dict(stride=2, padding=1, output_padding=1)),
+    ((2, 4, 7), (4, 1, 3), dict(stride=2, groups=4)),
+    ((0, 4, 3, 3), (4, 2, 3, 3), dict(stride=2)),
+]
+
+
+def _ids(cases):
+    return [f"{x}-{w}-{','.join(f'{k}={v}' for k, v in kw.items())}" for x, w, kw in cases]
+
+
+def _inputs(x_shape, w_shape, bias_channels, dtype, device, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    make = lambda *s: torch.randn(s, generator=g, dtype=torch.float64).to(device, dtype)  # noqa: E731
+    return make(*x_shape), make(*w_shape), make(bias_channels)
+
+
+def _outputs_and_grads(fn, x, w, b, kw, seed=1):
+    x, w, b = (t.detach().requires_grad_() for t in (x, w, b))
+    y = fn(x, w, b, **kw)
+    grad = torch.randn(y.shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64).to(y)
+    return [y, *torch.autograd.grad(y, (x, w, b), grad)]
+
+
+def _assert_matches(ours_fn, ref_fn, x_shape, w_shape, kw, bias_channels, device, dtype):
+    """Forward within the dtype's tolerance; gradients (reductions) by flash-attention's rule."""
+    x, w, b = _inputs(x_shape, w_shape, bias_channels, dtype, device)
+    with backend("ext"):
+        ours = _outputs_and_grads(ours_fn, x, w, b, kw)
+    theirs = _outputs_and_grads(ref_fn, x, w, b, kw)
+    oracle = _outputs_and_grads(ref_fn, x.double(), w.double(), b.double(), kw)
+    atol, rtol = tolerance(dtype)
+    torch.testing.assert_close(ours[0], oracle[0].to(dtype), atol=atol, rtol=rtol)
+    ours_err, theirs_err, ok = within_flash_rule(ours, theirs, oracle, atol)
+    assert ok, f"error {ours_err:.3g} > 2 x PyTorch's {theirs_err:.3g} + {atol}"
+
+
+def _reference_conv(x, w, b, **kw):
+    return F.__dict__[f"conv{w.dim() - 2}d"](x, w, b, **kw)
+
+
+def _reference_transpose(x, w, b, **kw):
+    return F.__dict__[f"conv_transpose{w.dim() - 2}d"](x, w, b, **kw)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("x_shape, w_shape, kw", CONV_CASES, ids=_ids(CONV_CASES))
+def test_conv_matches_float64_reference(device, dtype, x_shape, w_shape, kw):
+    _assert_matches(conv, _reference_conv, x_shape, w_shape, kw, w_shape[0], device, dtype)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("x_shape, w_shape, kw", TRANSPOSE_CASES, ids=_ids(TRANSPOSE_CASES))
+def test_conv_transpose_matches_float64_reference(device, dtype, x_shape, w_shape, kw):
+    groups = kw.get("groups", 1)
+    _assert_matches(conv_transpose, _reference_transpose, x_shape, w_shape, kw, w_shape[1] * groups, device, dtype)
+
+
+def _small(cases):
+    return [c for c in cases if torch.Size(c[0]).numel() * torch.Size(c[1]).numel() <= 20000]
+
+
+@pytest.mark.parametrize("act", ["identity", "gelu"])
+def test_gradcheck_float64(act):
+    """Both ops' own backward, including the op called directly with a fused activation (recomputes it)."""
+    with backend("ext"):
+        for x_shape, w_shape, kw in _small(CONV_CASES):
+            x, w, b = (t.requires_grad_() for t in _inputs(x_shape, w_shape, w_shape[0], torch.float64, "cpu"))
+            assert torch.autograd.gradcheck(lambda x, w, b: conv(x, w, b, **kw, act=act), (x, w, b)), (x_shape, kw)
+        for x_shape, w_shape, kw in _small(TRANSPOSE_CASES):
+            channels = w_shape[1] * kw.get("groups", 1)
+            x, w, b = (t.requires_grad_() for t in _inputs(x_shape, w_shape, channels, torch.float64, "cpu"))
+            assert torch.autograd.gradcheck(lambda x, w, b: conv_transpose(x, w, b, **kw, act=act), (x, w, b))
+
+
+def test_direct_op_with_activation_has_correct_gradients():
+    x, w, b = (t.requires_grad_() for t in _inputs((2, 3, 6, 5), (4, 3, 3, 3), 4, torch.float64, "cpu"))
+    args = ([1, 1], [1, 1], [1, 1], 1, "silu")
+    assert torch.autograd.gradcheck(lambda x, w, b: torch.ops.zoo.conv.default(x, w, b, *args), (x, w, b))
+
+
+def _op_samples():
+    for x_shape, w_shape, kw in [((2, 4, 7, 6), (6, 2, 3, 3), {}), ((1, 3, 5), (4, 3, 2), {})]:
+        x, w, b = (t.requires_grad_() for t in _inputs(x_shape, w_shape, w_shape[0], torch.float32, "cpu"))
+        n = x.dim() - 2
+        groups = x_shape[1] // w_shape[1]
+        yield torch.ops.zoo.conv.default, (x, w, b, [2] * n, [1] * n, [1] * n, groups, "relu")
+        xt = torch.randn(x_shape[0], w_shape[0], *x_shape[2:]).requires_grad_()
+        bt = torch.randn(w_shape[1] * groups).requires_grad_()
+        wt = torch.randn(w_shape[0], w_shape[1], *w_shape[2:]).requires_grad_()
+        yield torch.ops.zoo.conv_transpose.default, (xt, wt, bt, [2] * n, [1] * n, [1] * n, [1] * n, groups,
+                                                     "identity")
+
+
+@pytest.mark.parametrize("sample", range(4))
+def test_opcheck(sample):
+    op, args = list(_op_samples())[sample]
+    torch.library.opcheck(op, args)
+
+
+@pytest.mark.parametrize("act", sorted(ACTIVATIONS))
+def test_fused_epilogue_matches_activation_of_conv(act):
+    x, w, b = _inputs((2, 6, 9, 8), (10, 6, 3, 3), 10, torch.float64, "cpu")
+    expected = ACTIVATIONS[act](F.conv2d(x, w, b, padding=1))
+    with backend("ext"):
+        with torch.no_grad():
+            torch.testing.assert_close(conv(x, w, b, padding=1, act=act), expected)
+        w.requires_grad_()  # the training path: conv, then zoo.bias_act
+        torch.testing.assert_close(conv(x, w, b, padding=1, act=act), expected)
+    torch.testing.assert_close(conv_reference(x, w, b, 1, 1, 1, 1, act), expected)
+
+
+def test_memory_formats_follow_the_input():
+    x, w, b = _inputs((2, 6, 9, 8), (10, 6, 3, 3), 10, torch.float32, "cpu")
+    expected = F.conv2d(x, w, b, padding=1)
+    with backend("ext"):
+        channels_last = conv(x.contiguous(memory_format=torch.channels_last), w, b, padding=1)
+        strided = conv(x.transpose(2, 3).contiguous().transpose(2, 3), w, b, padding=1)
+        volumes = conv(x.unsqueeze(2).contiguous(memory_format=torch.channels_last_3d), w.unsqueeze(2), b,
+                       padding=(0, 1, 1))
+    assert channels_last.is_contiguous(memory_format=torch.channels_last) and not channels_last.is_contiguous()
+    assert strided.is_contiguous()
+    assert volumes.is_contiguous(memory_format=torch.channels_last_3d)
+    for y in (channels_last, strided, volumes.squeeze(2)):
+        torch.testing.assert_close(y, expected, atol=1e-5, rtol=1e-5)
+
+
+NN_PAIRS = [
+    (nn.Conv1d(4, 6, 3, stride=2, padding=1), zoo.nn.Conv1d, (2, 4, 11)),
+    (nn.Conv2d(4, 6, 3, padding="same", padding_mode="reflect"), zoo.nn.Conv2d, (2, 4, 7, 9)),
+    (nn.Conv2d(4, 8, 3, padding=1, groups=4, padding_mode="circular", bias=False), zoo.nn.Conv2d, (2, 4, 6, 6)),
+    (nn.Conv3d(2, 3, (2, 3, 3), padding=(0, 1, 2), padding_mode="replicate"), zoo.nn.Conv3d, (1, 2, 4, 5, 6)),
+    (nn.ConvTranspose1d(4, 2, 4, stride=2, padding=1), zoo.nn.ConvTranspose1d, (2, 4, 5)),
+    (nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1, output_padding=1, groups=2), zoo.nn.ConvTranspose2d,
+     (2, 4, 5, 3)),
+    (nn.ConvTranspose3d(2, 3, 3, stride=(1, 2, 2), dilation=(2, 1, 1)), zoo.nn.ConvTranspose3d, (1, 2, 3, 4, 4)),
+]
+
+
+@pytest.mark.parametrize("plain, cls, shape", NN_PAIRS, ids=[type(p).__name__ + str(i) for i, (p, _, _) in
+                                                             enumerate(NN_PAIRS)])
+def test_nn_layers_are_drop_ins(plain, cls, shape):
+    """Same constructor arguments, a torch.nn state_dict loads as is, and forward and backward agree."""
+    torch.manual_seed(0)
+    plain = plain.double()
+    ours = cls(*_constructor_args(plain)).double()
+    ours.load_state_dict(plain.state_dict())
+    assert ours.state_dict().keys() == plain.state_dict().keys()
+    x = torch.randn(shape, dtype=torch.float64)
+    results = []
+    for layer, mode in ((plain, "torch"), (ours, "ext")):
+        with backend(mode):
+            xi = x.clone().requires_grad_()
+            y = layer(xi)
+            y.square().sum().backward()
+            results.append([y, xi.grad, layer.weight.grad])
+    for a, b in zip(*results):
+        torch.testing.assert_close(a, b)
+
+
+def _constructor_args(layer):
+    args = [layer.in_channels, layer.out_channels, layer.kernel_size, layer.stride, layer.padding]
+    if isinstance(layer, nn.modules.conv._ConvTransposeNd):
+        return args + [layer.output_padding, layer.groups, layer.bias is not None, layer.dilation, layer.padding_mode]
+    return args + [layer.dilation, layer.groups, layer.bias is not None, layer.padding_mode]
+
+
+def test_conv_transpose_layer_takes_output_size():
+    layer = zoo.nn.ConvTranspose2d(3, 2, 3, stride=2, padding=1)
+    plain = nn.ConvTranspose2d(3, 2, 3, stride=2, padding=1)
+    plain.load_state_dict(layer.state_dict())
+    x = torch.randn(1, 3, 4, 4)
+    with backend("ext"):
+        y = layer(x, output_size=[8, 8])
+    torch.testing.assert_close(y, plain(x, output_size=[8, 8]))
+
+
+def test_torch_compile_fullgraph_and_export():
+    model = nn.Sequential(zoo.nn.Conv2dAct(3, 4, 3, padding=1, activation="silu"), zoo.nn.ConvTranspose2d(4, 2, 2, 2))
+    x = torch.randn(2, 3, 8, 8)
+    with backend("ext"):
+        expected = model(x)
+        torch.testing.assert_close(torch.compile(model, fullgraph=True)(x), expected)
+        program = torch.export.export(model, (x,))
+    graph = str(program.graph)
+    assert "zoo.conv.default" in graph and "zoo.conv_transpose.default" in graph
+    torch.testing.assert_close(program.module()(x), expected)
+
+
+def test_torch_compile_backward():
+    layer = zoo.nn.Conv2d(3, 4, 3, padding=1)
+    x = torch.randn(2, 3, 6, 6, requires_grad=True)
+    with backend("ext"):
+        layer(x).sum().backward()
+        expected = x.grad.clone(), layer.weight.grad.clone()
+        x.grad = layer.weight.grad = None
+        torch.compile(layer, fullgraph=True)(x).sum().backward()
+    torch.testing.assert_close((x.grad, layer.weight.grad), expected)
+
+
+BAD = [
+    (lambda: conv(torch.randn(2, 6, 8, 8), torch.randn(4, 3, 3, 3), groups=4), "groups"),
+    (lambda: conv(torch.randn(2, 6, 8, 8), torch.randn(4, 4, 3, 3)), "weight"),
+    (lambda: conv(torch.randn(2, 3, 4, 4), torch.randn(4, 3, 7, 7)), "weight"),
+    (lambda: conv(torch.randn(2, 3, 4, 4), torch.randn(4, 3, 3, 3), dilation=3, padding=1), "weight"),
+    (lambda: conv(torch.randn(3, 4, 4, 4, 4, 4), torch.randn(4, 3, 3, 3)), "x"),
+    (lambda: conv(torch.randn(2, 3, 8, 8), torch.randn(4, 3, 3, 3), stride=0), "stride"),
+    (lambda: conv(torch.randn(2, 3, 8, 8), torch.randn(4, 3, 3, 3), padding=-1), "padding"),
+    (lambda: conv(torch.randn(2, 3, 8, 8), torch.randn(4, 3, 3, 3), stride=2, padding="same"), "padding"),
+    (lambda: conv(torch.randn(2, 3, 8, 8), torch.randn(4, 3, 3, 3), padding="full"), "padding"),
+    (lambda: conv(torch.randn(2, 3, 8, 8), torch.randn(4, 3, 3, 3), stride=(1, 1, 1)), "stride"),
+    (lambda: conv(torch.randn(2, 3, 8, 8), torch.randn(4, 3, 3, 3), torch.randn(5)), "bias"),
+    (lambda: conv(torch.randn(2, 3, 8, 8), torch.randn(4, 3, 3, 3).double()), "weight"),
+    (lambda: conv(torch.randn(2, 3, 8, 8), torch.randn(4, 3, 3, 3), act="mish"), "act"),
+    (lambda: conv_transpose(torch.randn(2, 4, 5, 5), torch.randn(4, 2, 3, 3), stride=2, output_padding=2),
+     "output_padding"),
+    (lambda: conv_transpose(torch.randn(2, 4, 5, 5), torch.randn(3, 2, 3, 3)), "weight"),
+    (lambda: conv_transpose(torch.randn(2, 4, 5, 5), torch.randn(4, 2, 3, 3), groups=3), "groups"),
+    (lambda: conv_transpose(torch.randn(2, 4, 1, 1), torch.randn(4, 2, 1, 1), padding=1), "padding"),
+    (lambda: torch.ops.zoo.conv_backward(torch.randn(2, 4, 5, 5), torch.randn(2, 3, 8, 8), torch.randn(4, 3, 3, 3),
+                                         [1], [0], [1], 1, [True, True, True]), "grad_out"),
+]
+
+
+@pytest.mark.parametrize("call, argument", BAD, ids=[f"{i}-{a}" for i, (_, a) in enumerate(BAD)])
+def test_bad_input_names_the_argument(call, argument):
+    with backend("ext"), pytest.raises(ValueError, match=f"argument '{argument}'"):
+        call()
+
+
+def test_int8_input_is_refused_by_the_kernel():
+    with backend("ext"), pytest.raises(ValueError, match="argument 'x' must be a floating-point"):
+        torch.ops.zoo.conv(torch.ones(1, 1, 3, 3, dtype=torch.int8), torch.ones(1, 1, 1, 1, dtype=torch.int8), None,
+                           [1], [0], [1], 1, "identity")
+
+
+def test_ops_table_lists_conv_with_its_references():
+    assert zoo.ops.OPS["conv"] == (conv, conv_reference)
+    assert zoo.ops.OPS["conv_transpose"] == (conv_transpose, conv_transpose_reference)

@@ -1,0 +1,255 @@
+"""N-D convolution and transposed convolution on our implicit-GEMM kernels.
+
+Python half of csrc/conv/: the torch.nn.functional-style wrappers (padding as
+int, tuple, 'same' or 'valid'; unbatched input), the PyTorch references (test
+oracle and fallback), the fake kernels and the autograd formulas, whose backward
+is our own kernel (zoo::conv_backward / conv_transpose_backward).
+
+`act` fuses bias + activation into the kernel's epilogue. With gradients wanted
+the wrapper runs the activation as zoo.bias_act instead, so the backward never
+has to recompute the pre-activation (it can, for direct calls of the op).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence, Union
+
+import torch
+import torch.nn.functional as F
+
+from zoo.ops import _extension
+from zoo.ops.backend import use_extension
+from zoo.ops.bias_act import ACTIVATIONS, bias_act
+
+KERNEL_DEVICES = ("cpu", "meta")
+_KERNEL_CPU_DTYPES = (torch.float32, torch.float64)
+_FUNCTIONAL = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
+_FUNCTIONAL_TRANSPOSE = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
+
+IntOrTuple = Union[int, Sequence[int]]
+
+
+def _tuple(value: IntOrTuple, n: int, name: str, op: str) -> list[int]:
+    values = [value] * n if isinstance(value, int) else list(value)
+    if len(values) != n or not all(isinstance(v, int) for v in values):
+        raise ValueError(f"zoo.{op}: argument '{name}' must be an int or {n} ints, got {value!r}")
+    return values
+
+
+def _check(op: str, x: torch.Tensor, weight: torch.Tensor, n: int) -> None:
+    """Rank and channel checks for both paths (the kernel repeats them in C++)."""
+    if x.dim() not in (n + 1, n + 2):
+        raise ValueError(f"zoo.{op}: argument 'x' must be {n + 2}-D (N, C, *spatial) or {n + 1}-D unbatched, "
+                         f"got shape {tuple(x.shape)}")
+    if weight.dim() != n + 2:
+        raise ValueError(f"zoo.{op}: argument 'weight' must be {n + 2}-D, got shape {tuple(weight.shape)}")
+
+
+def _same_padding(op, weight, stride, dilation, n) -> tuple[list[int], list[int]]:
+    """(symmetric padding, extra right padding) that keeps the spatial size, as PyTorch pads for 'same'."""
+    if any(s != 1 for s in stride):
+        raise ValueError(f"zoo.{op}: argument 'padding' cannot be 'same' with stride {tuple(stride)}; use stride 1")
+    totals = [d * (k - 1) for d, k in zip(dilation, weight.shape[2:])]
+    return [t // 2 for t in totals], [t % 2 for t in totals]
+
+
+def _resolve_padding(op, padding, x, weight, stride, dilation, n) -> tuple[torch.Tensor, list[int]]:
+    """x (right-padded where 'same' is asymmetric) and the symmetric padding for the kernel."""
+    if padding == "valid":
+        return x, [0] * n
+    if padding == "same":
+        pad, extra = _same_padding(op, weight, stride, dilation, n)
+        if any(extra):
+            x = F.pad(x, [v for e in reversed(extra) for v in (0, e)])
+        return x, pad
+    if isinstance(padding, str):
+        raise ValueError(f"zoo.{op}: argument 'padding' must be 'same', 'valid', an int or {n} ints, got {padding!r}")
+    return x, _tuple(padding, n, "padding", op)
+
+
+def _on_kernel(x: torch.Tensor, op: str) -> bool:
+    return use_extension(x.device, op=op, kernel_devices=KERNEL_DEVICES) and (
+        x.device.type != "cpu" or x.dtype in _KERNEL_CPU_DTYPES)
+
+
+def _wants_grad(*tensors) -> bool:
+    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+
+
+def conv(x, weight, bias=None, stride: IntOrTuple = 1, padding: IntOrTuple | str = 0, dilation: IntOrTuple = 1,
+         groups: int = 1, act: str = "identity") -> torch.Tensor:
+    """act(convNd(x, weight, bias)), N from weight's rank; the contract of F.conv1d/2d/3d plus `act`."""
+    n = weight.dim() - 2
+    op = f"conv{n}d"
+    _check(op, x, weight, n)
+    if x.dim() == n + 1:  # unbatched
+        return conv(x.unsqueeze(0), weight, bias, stride, padding, dilation, groups, act).squeeze(0)
+    if act not in ACTIVATIONS:
+        raise ValueError(f"zoo.{op}: argument 'act' must be one of {', '.join(map(repr, ACTIVATIONS))}, got {act!r}")
+    stride, dilation = _tuple(stride, n, "stride", op), _tuple(dilation, n, "dilation", op)
+    x, padding = _resolve_padding(op, padding, x, weight, stride, dilation, n)
+    if not _on_kernel(x, "conv"):
+        return conv_reference(x, weight, bias, stride, padding, dilation, groups, act)
+    if act != "identity" and _wants_grad(x, weight, bias):
+        y = torch.ops.zoo.conv.default(x, weight, bias, stride, padding, dilation, groups, "identity")
+        return bias_act(y, None, act)
+    return torch.ops.zoo.conv.default(x, weight, bias, stride, padding, dilation, groups, act)
+
+
+def conv_transpose(x, weight, bias=None, stride: IntOrTuple = 1, padding: IntOrTuple = 0,
+                   output_padding: IntOrTuple = 0, groups: int = 1, dilation: IntOrTuple = 1,
+                   act: str = "identity") -> torch.Tensor:
+    """act(conv_transposeNd(x, weight, bias)); the contract (and argument order) of F.conv_transpose1d/2d/3d."""
+    n = weight.dim() - 2
+    op = f"conv_transpose{n}d"
+    _check(op, x, weight, n)
+    if x.dim() == n + 1:
+        return conv_transpose(x.unsqueeze(0), weight, bias, stride, padding, output_padding, groups, dilation,
+                              act).squeeze(0)
+    if act not in ACTIVATIONS:
+        raise ValueError(f"zoo.{op}: argument 'act' must be one of {', '.join(map(repr, ACTIVATIONS))}, got {act!r}")
+    if isinstance(padding, str):
+        raise ValueError(f"zoo.{op}: argument 'padding' must be an int or {n} ints, got {padding!r}")
+    args = [_tuple(v, n, name, op) for v, name in
+            ((stride, "stride"), (padding, "padding"), (output_padding, "output_padding"), (dilation, "dilation"))]
+    if not _on_kernel(x, "conv"):
+        return conv_transpose_reference(x, weight, bias, *args, groups, act)
+    split = act != "identity" and _wants_grad(x, weight, bias)
+    y = torch.ops.zoo.conv_transpose.default(x, weight, bias, *args, groups, "identity" if split else act)
+    return bias_act(y, None, act) if split else y
+
+
+def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """F.conv1d on our kernels."""
+    return conv(x, weight, bias, stride, padding, dilation, groups)
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """F.conv2d on our kernels."""
+    return conv(x, weight, bias, stride, padding, dilation, groups)
+
+
+def conv3d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """F.conv3d on our kernels."""
+    return conv(x, weight, bias, stride, padding, dilation, groups)
+
+
+def conv_transpose1d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """F.conv_transpose1d on our kernels."""
+    return conv_transpose(x, weight, bias, stride, padding, output_padding, groups, dilation)
+
+
+def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """F.conv_transpose2d on our kernels."""
+    return conv_transpose(x, weight, bias, stride, padding, output_padding, groups, dilation)
+
+
+def conv_transpose3d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """F.conv_transpose3d on our kernels."""
+    return conv_transpose(x, weight, bias, stride, padding, output_padding, groups, dilation)
+
+
+def conv_reference(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, act="identity"):
+    """Pure-PyTorch conv: the oracle our kernels are tested against."""
+    return ACTIVATIONS[act](_FUNCTIONAL[weight.dim() - 2](x, weight, bias, stride, padding, dilation, groups))
+
+
+def conv_transpose_reference(x, weight, bias=None, stride=1, padding=0, output_padding=0, dilation=1, groups=1,
+                             act="identity"):
+    """Pure-PyTorch transposed conv (note: dilation before groups, as in the op's schema)."""
+    y = _FUNCTIONAL_TRANSPOSE[weight.dim() - 2](x, weight, bias, stride, padding, output_padding, groups, dilation)
+    return ACTIVATIONS[act](y)
+
+
+def _channels_last(x: torch.Tensor) -> bool:
+    """The kernels' rule for a channels-last result: x is unambiguously channels-last."""
+    if x.dim() < 4 or x.is_contiguous():
+        return False
+    return x.is_contiguous(memory_format=torch.channels_last if x.dim() == 4 else torch.channels_last_3d)
+
+
+def _empty_like_layout(like: torch.Tensor, shape) -> torch.Tensor:
+    fmt = (torch.channels_last if like.dim() == 4 else torch.channels_last_3d) if _channels_last(like) else \
+        torch.contiguous_format
+    return torch.empty(shape, dtype=like.dtype, device=like.device, memory_format=fmt)
+
+
+def _conv_out(size, k, stride, pad, dil):
+    return (size + 2 * pad - dil * (k - 1) - 1) // stride + 1
+
+
+def _transpose_out(size, k, stride, pad, extra, dil):
+    return (size - 1) * stride - 2 * pad + dil * (k - 1) + extra + 1
+
+
+def _spatial(values, n):
+    return list(values) * n if len(values) == 1 else list(values)
+
+
+def _fake_conv(x, weight, bias, stride, padding, dilation, groups, act):
+    n = x.dim() - 2
+    sizes = [_conv_out(*a) for a in zip(x.shape[2:], weight.shape[2:], _spatial(stride, n), _spatial(padding, n),
+                                         _spatial(dilation, n))]
+    return _empty_like_layout(x, [x.shape[0], weight.shape[0], *sizes])
+
+
+def _fake_conv_transpose(x, weight, bias, stride, padding, output_padding, dilation, groups, act):
+    n = x.dim() - 2
+    sizes = [_transpose_out(*a) for a in zip(x.shape[2:], weight.shape[2:], _spatial(stride, n),
+                                              _spatial(padding, n), _spatial(output_padding, n),
+                                              _spatial(dilation, n))]
+    return _empty_like_layout(x, [x.shape[0], weight.shape[1] * groups, *sizes])
+
+
+def _fake_grads(x, weight, channels, output_mask):
+    grad_x = _empty_like_layout(x, x.shape) if output_mask[0] else x.new_empty(0)
+    grad_w = torch.empty_like(weight, memory_format=torch.contiguous_format) if output_mask[1] else x.new_empty(0)
+    grad_b = x.new_empty(channels) if output_mask[2] else x.new_empty(0)
+    return grad_x, grad_w, grad_b
+
+
+def _fake_conv_backward(grad_out, x, weight, stride, padding, dilation, groups, output_mask):
+    return _fake_grads(x, weight, weight.shape[0], output_mask)
+
+
+def _fake_conv_transpose_backward(grad_out, x, weight, stride, padding, output_padding, dilation, groups, output_mask):
+    return _fake_grads(x, weight, weight.shape[1] * groups, output_mask)
+
+
+def _setup_conv(ctx, inputs, output):
+    x, weight, bias, *ctx.args, ctx.act = inputs
+    ctx.save_for_backward(x, weight, bias)
+
+
+def _without_activation(ctx, grad, forward, x, weight, bias):
+    """grad w.r.t. the pre-activation, recomputed: only direct calls of the op with an act get here."""
+    if ctx.act == "identity":
+        return grad
+    pre = forward(x, weight, bias, *ctx.args, "identity")
+    return torch.ops.zoo.bias_act_backward.default(grad.contiguous(), pre.contiguous(), None, ctx.act, 1, False)[0]
+
+
+def _conv_backward(ctx, grad):
+    x, weight, bias = ctx.saved_tensors
+    grad = _without_activation(ctx, grad, torch.ops.zoo.conv.default, x, weight, bias)
+    mask = [ctx.needs_input_grad[0], ctx.needs_input_grad[1], bias is not None and ctx.needs_input_grad[2]]
+    grads = torch.ops.zoo.conv_backward.default(grad, x, weight, *ctx.args, mask)
+    return (*(g if wanted else None for g, wanted in zip(grads, mask)), None, None, None, None, None)
+
+
+def _conv_transpose_backward(ctx, grad):
+    x, weight, bias = ctx.saved_tensors
+    grad = _without_activation(ctx, grad, torch.ops.zoo.conv_transpose.default, x, weight, bias)
+    mask = [ctx.needs_input_grad[0], ctx.needs_input_grad[1], bias is not None and ctx.needs_input_grad[2]]
+    grads = torch.ops.zoo.conv_transpose_backward.default(grad, x, weight, *ctx.args, mask)
+    return (*(g if wanted else None for g, wanted in zip(grads, mask)), None, None, None, None, None, None)
+
+
+@_extension.on_load
+def _register() -> None:
+    torch.library.register_fake("zoo::conv")(_fake_conv)
+    torch.library.register_fake("zoo::conv_backward")(_fake_conv_backward)
+    torch.library.register_fake("zoo::conv_transpose")(_fake_conv_transpose)
+    torch.library.register_fake("zoo::conv_transpose_backward")(_fake_conv_transpose_backward)
+    torch.library.register_autograd("zoo::conv", _conv_backward, setup_context=_setup_conv)
+    torch.library.register_autograd("zoo::conv_transpose", _conv_transpose_backward, setup_context=_setup_conv)
