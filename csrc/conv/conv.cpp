@@ -10,6 +10,7 @@
 // class of input columns mod the stride at a time (each class sees a fixed set
 // of taps); the gradient w.r.t. the weight is one GEMM per tap and row, summed
 // in per-thread buffers. Work is spread over output rows with at::parallel_for.
+#include <ATen/AccumulateType.h>
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <ATen/cpu/vec/vec.h>
@@ -265,18 +266,21 @@ void weight_grad_kernel(const Shape& s, const T* x, const T* gy, T* gw) {
 }
 
 // Per-channel sums of a channels-last (rows x channels) tensor: a bias gradient.
+// Accumulated in double: a float running sum over every pixel of a batch loses
+// digits that PyTorch's pairwise sum keeps.
 template <typename T>
 void channel_sum_kernel(int64_t rows, int64_t channels, const T* g, T* out) {
-  std::vector<T> partial(static_cast<size_t>(at::get_num_threads()) * channels, T(0));
+  using Acc = at::acc_type<T, /*is_cuda=*/false>;
+  std::vector<Acc> partial(static_cast<size_t>(at::get_num_threads()) * channels, Acc(0));
   at::parallel_for(0, rows, 256, [&](int64_t begin, int64_t end) {
-    T* acc = partial.data() + at::get_thread_num() * channels;
+    Acc* acc = partial.data() + at::get_thread_num() * channels;
     for (int64_t r = begin; r < end; ++r)
       for (int64_t c = 0; c < channels; ++c) acc[c] += g[r * channels + c];
   });
   for (int64_t c = 0; c < channels; ++c) {
-    T sum(0);
+    Acc sum(0);
     for (int64_t i = 0; i < at::get_num_threads(); ++i) sum += partial[i * channels + c];
-    out[c] = sum;
+    out[c] = static_cast<T>(sum);
   }
 }
 

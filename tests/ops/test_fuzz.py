@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from zoo.check import within_flash_rule
 from zoo.ops import ACTIVATIONS, backend
+from zoo.ops import conv, conv_reference, conv_transpose, conv_transpose_reference
 from zoo.ops import bias_act, bias_act_reference, gru_layer, gru_layer_reference, lstm_layer, lstm_layer_reference
 from zoo.ops import rnn_layer, rnn_layer_reference
 from zoo.ops import scaled_dot_product_attention as sdpa
@@ -111,3 +112,44 @@ def test_recurrent_layers(kind, t, b, i, h, bias, ragged, dtype, seed):
     # computations, and its gradient jumps between 0 and 1: float32 relu compares outputs only.
     grads = not (kind == "rnn_relu" and dtype == torch.float32)
     assert_flash_rule(call(ours), call(ref), inputs, dtype, grads)
+
+
+@st.composite
+def conv_geometry(draw):
+    """A valid (transposed) convolution: per spatial dim (size, kernel, stride, padding, dilation, output_padding)."""
+    dims = []
+    for _ in range(draw(st.integers(1, 3))):
+        k, s, d = draw(st.integers(1, 4)), draw(st.integers(1, 3)), draw(st.integers(1, 2))
+        p = draw(st.integers(0, 2))
+        size = draw(st.integers(max(1, d * (k - 1) + 1 - 2 * p), 9))
+        dims.append((size, k, s, p, d, draw(st.integers(0, max(s, d) - 1))))
+    return dims
+
+
+@given(geometry=conv_geometry(), batch=st.integers(0, 2), groups=st.integers(1, 3), cg=st.integers(1, 5),
+       kg=st.integers(1, 5), depthwise=st.booleans(), transposed=st.booleans(), channels_last=st.booleans(),
+       bias=st.booleans(), dtype=DTYPES, seed=st.integers(0, 2**16))
+def test_conv(geometry, batch, groups, cg, kg, depthwise, transposed, channels_last, bias, dtype, seed):
+    size, kernel, stride, padding, dilation, output_padding = (list(v) for v in zip(*geometry))
+    if depthwise:
+        cg, kg = 1, 1
+    c_in, c_out = groups * cg, groups * kg
+    w_shape = (c_in, kg, *kernel) if transposed else (c_out, cg, *kernel)
+    if transposed:  # the output must not be empty
+        out = [(n - 1) * s - 2 * p + d * (k - 1) + e + 1 for n, k, s, p, d, e in geometry]
+        padding = [p if o >= 1 else 0 for p, o in zip(padding, out)]
+    x = tensor(None, (batch, c_in, *size), dtype, seed)
+    if channels_last and x.dim() >= 4:
+        x = x.contiguous(memory_format=torch.channels_last if x.dim() == 4 else torch.channels_last_3d)
+    inputs = [x, tensor(None, w_shape, dtype, seed + 1)] + ([tensor(None, (c_out,), dtype, seed + 2)] if bias else [])
+    if transposed:
+        args = dict(stride=stride, padding=padding, output_padding=output_padding, groups=groups, dilation=dilation)
+        ours, ref = conv_transpose, conv_transpose_reference
+    else:
+        args = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+        ours, ref = conv, conv_reference
+
+    def call(fn):
+        return lambda x, w, b=None: fn(x, w, b, **args)
+
+    assert_flash_rule(call(ours), call(ref), inputs, dtype)

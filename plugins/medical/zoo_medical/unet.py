@@ -1,7 +1,7 @@
 """U-Net for 2D or 3D segmentation, `spatial_dims` as in MONAI (Ronneberger et al. 2015; Cicek et al. 2016).
 
-Each level: two 3x3(x3) convolutions whose bias + ReLU run in zoo's fused
-bias_act kernel; max-pool down, transposed conv up, skip connections by
+Each level: two 3x3(x3) convolutions on zoo's conv kernel with bias + ReLU
+fused into it; max-pool down, zoo's transposed conv up, skip connections by
 concatenation. Spatial sizes must be divisible by 2**(len(channels) - 1).
 """
 
@@ -11,12 +11,12 @@ import torch
 from torch import nn
 
 import zoo
-from zoo.nn import Conv2dAct, Conv3dAct
+from zoo.nn import Conv2d, Conv2dAct, Conv3d, Conv3dAct, ConvTranspose2d, ConvTranspose3d
 
 _CONV_ACT = {2: Conv2dAct, 3: Conv3dAct}
 _POOL = {2: nn.MaxPool2d, 3: nn.MaxPool3d}
-_UP = {2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}
-_HEAD = {2: nn.Conv2d, 3: nn.Conv3d}
+_UP = {2: ConvTranspose2d, 3: ConvTranspose3d}
+_HEAD = {2: Conv2d, 3: Conv3d}
 
 
 def _double_conv(spatial_dims: int, cin: int, cout: int) -> nn.Sequential:
@@ -76,7 +76,7 @@ def _spec(name: str, spatial_dims: int, num_params: int) -> zoo.ModelSpec:
         inputs=_volumes,
         default_config={"spatial_dims": spatial_dims, "in_channels": 1, "out_channels": 2, "channels": (16, 32, 64)},
         paper="https://arxiv.org/abs/1505.04597" if spatial_dims == 2 else "https://arxiv.org/abs/1606.06650",
-        ops=("bias_act",),
+        ops=("conv", "conv_transpose"),
         num_params=num_params,
     )
 

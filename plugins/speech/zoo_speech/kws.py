@@ -2,7 +2,8 @@
 
 Input: log-mel spectrogram (batch, 1, n_mels, frames), e.g. 40 mels x 101 frames
 for one second at a 10 ms hop. Two convolutions with max-pooling in frequency,
-then a dense layer; every bias + ReLU runs in zoo's fused bias_act kernel.
+then a dense layer; convolutions run on zoo's conv kernel with bias + ReLU fused in,
+the dense layer's bias + ReLU on zoo's bias_act kernel.
 """
 
 import torch
@@ -48,6 +49,6 @@ KWS_CNN = zoo.ModelSpec(
     inputs=_log_mels,
     default_config={"num_classes": 12, "n_mels": 40, "frames": 101, "channels": 64},
     paper="https://www.isca-archive.org/interspeech_2015/sainath15b_interspeech.html",
-    ops=("bias_act",),
+    ops=("conv", "bias_act"),
     num_params=85772,
 )

@@ -1,7 +1,8 @@
 """The classic small CNN for 28x28 grey digits: Conv-Pool-Conv-Pool-Conv-Dense.
 
 Layer for layer the Keras MNIST example (32/64/64 filters of 3x3, Dense(64),
-Dense(num_classes)); every bias + ReLU runs in zoo's fused bias_act kernel.
+Dense(num_classes)). Convolutions run on zoo's conv kernel with bias + ReLU fused
+in; the dense layer's bias + ReLU on zoo's bias_act kernel.
 """
 
 import torch
@@ -53,6 +54,6 @@ MNIST_CNN = zoo.ModelSpec(
     inputs=_images,
     default_config={"num_classes": 10, "in_chans": 1, "img_size": 28},
     paper="https://keras.io/examples/vision/mnist_convnet/ (LeCun et al. 1998 lineage)",
-    ops=("bias_act",),
+    ops=("conv", "bias_act"),
     num_params=93322,
 )
