@@ -34,6 +34,13 @@ constexpr int64_t kRows = 6;  // output pixels per register tile (at most Tile's
 int64_t floor_div(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
 int64_t ceil_div(int64_t a, int64_t b) { return -floor_div(-a, b); }
 
+// The output index whose tap t reads input index i along one dim, or -1 if none does.
+int64_t output_index(int64_t t, int64_t stride, int64_t pad, int64_t dil, int64_t i, int64_t out_size) {
+  const int64_t num = i + pad - t * dil;
+  const int64_t o = num % stride == 0 ? num / stride : -1;
+  return o < out_size ? o : -1;
+}
+
 // One filter tap's share of a row of outputs: row j (lo <= j < hi) reads
 // A[a_off + j * a_m, + depth) against packed B rows [b_row, b_row + depth).
 struct Segment {
@@ -176,16 +183,56 @@ void forward_kernel(const Shape& s, const T* x, const at::Tensor& weight, const 
   });
 }
 
+// input_grad_kernel for few input channels per group (the first layer's 3), where
+// a register tile Cg columns wide would be mostly empty lanes: for each output row
+// that reaches an input row, one GEMM gives every (tap along W, channel) product
+// of every pixel, S * Cg columns wide, which are then added into place.
+template <typename T>
+void input_grad_few_channels(const Shape& s, const T* gy, const at::Tensor& weight, const T* bias, Activation act,
+                             T* gx) {
+  const int64_t Cg = s.Cg(), Kg = s.Kg(), S = s.ker[2], cols = S * Cg;
+  // (G, T, R, Kg, S, Cg): for each group and (t, r) tap, a Kg x (S * Cg) matrix.
+  const at::Tensor wt = weight.reshape({s.G, Kg, Cg, s.ker[0], s.ker[1], S}).permute({0, 3, 4, 1, 5, 2}).contiguous();
+  const T* w = wt.const_data_ptr<T>();
+  const int64_t rows = s.N * s.in[0] * s.in[1];
+  at::parallel_for(0, rows * s.G, 1, [&](int64_t begin, int64_t end) {
+    std::vector<T> products(s.out[2] * cols);
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t g = item % s.G, row = item / s.G;
+      const int64_t ih = row % s.in[1], id = row / s.in[1] % s.in[0], n = row / (s.in[1] * s.in[0]);
+      T* out_row = gx + row * s.in[2] * s.C + g * Cg;
+      for (int64_t i = 0; i < s.in[2]; ++i) std::fill_n(out_row + i * s.C, Cg, T(0));
+      for (int64_t t = 0; t < s.ker[0]; ++t) {
+        const int64_t od = output_index(t, s.stride[0], s.pad[0], s.dil[0], id, s.out[0]);
+        if (od < 0) continue;
+        for (int64_t r = 0; r < s.ker[1]; ++r) {
+          const int64_t oh = output_index(r, s.stride[1], s.pad[1], s.dil[1], ih, s.out[1]);
+          if (oh < 0) continue;
+          const T* grad_row = gy + ((n * s.out[0] + od) * s.out[1] + oh) * s.out[2] * s.K + g * Kg;
+          gemm(s.out[2], cols, Kg, grad_row, s.K, 1, w + ((g * s.ker[0] + t) * s.ker[1] + r) * Kg * cols, cols,
+               products.data(), cols, false);
+          for (int64_t j = 0; j < s.out[2]; ++j) {
+            for (int64_t q = 0; q < S; ++q) {
+              const int64_t iw = j * s.stride[2] - s.pad[2] + q * s.dil[2];
+              if (iw < 0 || iw >= s.in[2]) continue;
+              const T* p = products.data() + j * cols + q * Cg;
+              for (int64_t c = 0; c < Cg; ++c) out_row[iw * s.C + c] += p[c];
+            }
+          }
+        }
+      }
+      epilogue(s.in[2], Cg, out_row, s.C, bias == nullptr ? nullptr : bias + g * Cg, act);
+    }
+  });
+}
+
 // x_grad (N, in, C) = act(conv^T(y_grad (N, out, K), weight) + bias): the transposed convolution.
 template <typename T>
 void input_grad_kernel(const Shape& s, const T* gy, const at::Tensor& weight, const T* bias, Activation act, T* gx) {
+  if (s.Cg() <= Vectorized<T>::size()) return input_grad_few_channels(s, gy, weight, bias, act, gx);
   const std::vector<T> packed = pack_weight<T>(weight, s, true);
   const int64_t Cg = s.Cg(), Kg = s.Kg(), depth = s.taps() * Kg, panel = group_panel_size<T>(depth, Cg);
   const int64_t rows = s.N * s.in[0] * s.in[1], sw = s.stride[2];
-  auto tap_index = [&](int64_t t, int64_t stride, int64_t pad, int64_t dil, int64_t i) -> int64_t {
-    const int64_t num = i + pad - t * dil;  // output index o with o * stride = num, if any
-    return (num % stride == 0) ? num / stride : -1;
-  };
   at::parallel_for(0, rows * s.G, 1, [&](int64_t begin, int64_t end) {
     std::vector<Segment> segs;
     for (int64_t item = begin; item < end; ++item) {
@@ -195,11 +242,11 @@ void input_grad_kernel(const Shape& s, const T* gy, const at::Tensor& weight, co
       for (int64_t rho = 0; rho < std::min(sw, s.in[2]); ++rho) {  // input columns rho + j * sw
         segs.clear();
         for (int64_t t = 0; t < s.ker[0]; ++t) {
-          const int64_t od = tap_index(t, s.stride[0], s.pad[0], s.dil[0], id);
-          if (od < 0 || od >= s.out[0]) continue;
+          const int64_t od = output_index(t, s.stride[0], s.pad[0], s.dil[0], id, s.out[0]);
+          if (od < 0) continue;
           for (int64_t r = 0; r < s.ker[1]; ++r) {
-            const int64_t oh = tap_index(r, s.stride[1], s.pad[1], s.dil[1], ih);
-            if (oh < 0 || oh >= s.out[1]) continue;
+            const int64_t oh = output_index(r, s.stride[1], s.pad[1], s.dil[1], ih, s.out[1]);
+            if (oh < 0) continue;
             for (int64_t q = 0; q < s.ker[2]; ++q) {
               const int64_t num = rho + s.pad[2] - q * s.dil[2];
               if (((num % sw) + sw) % sw != 0) continue;

@@ -17,7 +17,8 @@ from zoo.tolerances import tolerance
 from ..conftest import DEVICES
 
 # (x shape, weight shape, keyword arguments): odd sizes, strides, dilations, groups (1, 2, depthwise),
-# every padding form, 1x1 and 7x7 kernels, padding wider than the kernel, an empty batch.
+# every padding form, 1x1 and 7x7 kernels, padding wider than the kernel, an empty batch. Input channels
+# per group on both sides of one vector's width (the kernels take different input-gradient paths).
 CONV_CASES = [
     ((2, 5, 17), (7, 5, 4), dict(stride=3, padding=1)),
     ((2, 6, 19), (6, 1, 5), dict(padding="same", groups=6)),
@@ -26,6 +27,7 @@ CONV_CASES = [
     ((2, 8, 13, 11), (8, 1, 5, 5), dict(stride=2, padding=2, dilation=2, groups=8)),
     ((1, 3, 23, 20), (16, 3, 7, 7), dict(stride=2, padding=3)),
     ((2, 40, 5, 7), (70, 40, 1, 1), dict()),
+    ((2, 40, 7, 9), (20, 20, 3, 3), dict(stride=2, padding=1, dilation=(1, 2), groups=2)),  # wide-channel grad path
     ((2, 3, 8, 9), (4, 3, 4, 2), dict(padding="same", dilation=(1, 2))),
     ((2, 3, 8, 9), (4, 3, 3, 2), dict(padding="valid", stride=(1, 2))),
     ((1, 2, 4, 5), (3, 2, 3, 3), dict(padding=3)),
@@ -45,6 +47,7 @@ TRANSPOSE_CASES = [
     ((1, 4, 3, 4, 5), (4, 2, 3, 3, 3), dict(stride=2, padding=1, output_padding=1)),
     ((2, 4, 7), (4, 1, 3), dict(stride=2, groups=4)),
     ((0, 4, 3, 3), (4, 2, 3, 3), dict(stride=2)),
+    ((2, 20, 4, 5), (20, 36, 3, 3), dict(stride=2, padding=1, output_padding=1)),  # wide output channels
 ]
 
 
@@ -53,9 +56,11 @@ def _ids(cases):
 
 
 def _inputs(x_shape, w_shape, bias_channels, dtype, device, seed=0):
+    """x, weight at torch.nn's initialisation scale (outputs ~1, where float32's atol means something), bias."""
     g = torch.Generator().manual_seed(seed)
-    make = lambda *s: torch.randn(s, generator=g, dtype=torch.float64).to(device, dtype)  # noqa: E731
-    return make(*x_shape), make(*w_shape), make(bias_channels)
+    make = lambda *s: torch.randn(s, generator=g, dtype=torch.float64)  # noqa: E731
+    fan_in = torch.Size(w_shape[1:]).numel()
+    return tuple(t.to(device, dtype) for t in (make(*x_shape), make(*w_shape) / fan_in**0.5, make(bias_channels)))
 
 
 def _outputs_and_grads(fn, x, w, b, kw, seed=1):

@@ -11,12 +11,13 @@ import torch
 from rich.table import Table
 
 import zoo
-from zoo.bench import attention, bias_act, recurrent, report, runner
+from zoo.bench import attention, bias_act, conv, recurrent, report, runner
 
 # Op family -> its cases(specs, quick) function; one line per family.
 FAMILIES = {
     "attention": attention.cases,
     "bias_act": bias_act.cases,
+    "conv": conv.cases,
     "gru": recurrent.cases_for("gru"),
     "lstm": recurrent.cases_for("lstm"),
 }
