@@ -22,6 +22,8 @@
 #include "bias_act/bias_act.h"
 #include "common/gemm.h"
 #include "conv/conv.h"
+#include "conv/depthwise.h"
+#include "conv/epilogue.h"
 
 namespace zoo::conv {
 namespace {
@@ -30,16 +32,6 @@ using at::vec::Vectorized;
 using bias_act::Activation;
 
 constexpr int64_t kRows = 6;  // output pixels per register tile (at most Tile's 6)
-
-int64_t floor_div(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
-int64_t ceil_div(int64_t a, int64_t b) { return -floor_div(-a, b); }
-
-// The output index whose tap t reads input index i along one dim, or -1 if none does.
-int64_t output_index(int64_t t, int64_t stride, int64_t pad, int64_t dil, int64_t i, int64_t out_size) {
-  const int64_t num = i + pad - t * dil;
-  const int64_t o = num % stride == 0 ? num / stride : -1;
-  return o < out_size ? o : -1;
-}
 
 // One filter tap's share of a row of outputs: row j (lo <= j < hi) reads
 // A[a_off + j * a_m, + depth) against packed B rows [b_row, b_row + depth).
@@ -108,25 +100,6 @@ void segmented_rows(int64_t J, const std::vector<Segment>& segs, const T* A, int
   }
 }
 
-// y[r, c] = act(y[r, c] + bias[c]) over `rows` rows of `cols` values, rows ldy apart.
-template <typename T>
-void epilogue(int64_t rows, int64_t cols, T* y, int64_t ldy, const T* bias, Activation act) {
-  if (bias == nullptr && act == Activation::Identity) return;
-  using Vec = Vectorized<T>;
-  bias_act::dispatch_activation(act, [&](auto a) {
-    constexpr Activation A = decltype(a)::value;
-    for (int64_t r = 0; r < rows; ++r) {
-      T* row = y + r * ldy;
-      for (int64_t c = 0; c < cols; c += Vec::size()) {
-        const int64_t n = std::min<int64_t>(Vec::size(), cols - c);
-        Vec v = Vec::loadu(row + c, n);
-        if (bias != nullptr) v = v + Vec::loadu(bias + c, n);
-        bias_act::forward<A>(v).store(row + c, n);
-      }
-    }
-  });
-}
-
 // weight (K, C/G, taps) as G matrices (taps * rows_per_tap) x cols, packed into column panels:
 // for the forward pass rows are (tap, c) and columns k; for grad-input rows are (tap, k), columns c.
 template <typename T>
@@ -151,6 +124,7 @@ int64_t group_panel_size(int64_t rows, int64_t cols) {
 // y (N, out, K) = act(conv(x (N, in, C), weight) + bias), both channels-last.
 template <typename T>
 void forward_kernel(const Shape& s, const T* x, const at::Tensor& weight, const T* bias, Activation act, T* y) {
+  if (is_depthwise(s)) return depthwise::forward(s, x, weight, bias, act, y);
   const std::vector<T> packed = pack_weight<T>(weight, s, false);
   const int64_t Cg = s.Cg(), Kg = s.Kg(), depth = s.taps() * Cg, panel = group_panel_size<T>(depth, Kg);
   const int64_t rows = s.N * s.out[0] * s.out[1];
@@ -229,6 +203,7 @@ void input_grad_few_channels(const Shape& s, const T* gy, const at::Tensor& weig
 // x_grad (N, in, C) = act(conv^T(y_grad (N, out, K), weight) + bias): the transposed convolution.
 template <typename T>
 void input_grad_kernel(const Shape& s, const T* gy, const at::Tensor& weight, const T* bias, Activation act, T* gx) {
+  if (is_depthwise(s)) return depthwise::input_grad(s, gy, weight, bias, act, gx);
   if (s.Cg() <= Vectorized<T>::size()) return input_grad_few_channels(s, gy, weight, bias, act, gx);
   const std::vector<T> packed = pack_weight<T>(weight, s, true);
   const int64_t Cg = s.Cg(), Kg = s.Kg(), depth = s.taps() * Kg, panel = group_panel_size<T>(depth, Cg);
@@ -270,6 +245,7 @@ void input_grad_kernel(const Shape& s, const T* gy, const at::Tensor& weight, co
 // weight_grad (K, C/G, ker) = sum over pixels of y_grad (x) input patches.
 template <typename T>
 void weight_grad_kernel(const Shape& s, const T* x, const T* gy, T* gw) {
+  if (is_depthwise(s)) return depthwise::weight_grad(s, x, gy, gw);
   const int64_t Cg = s.Cg(), Kg = s.Kg(), taps = s.taps(), size = s.G * taps * Cg * Kg;
   const int64_t rows = s.N * s.out[0] * s.out[1];
   // (thread, group, tap, c, k) partial sums; one thread owns each slice.

@@ -122,6 +122,16 @@ inline Shape transpose_shape(const char* op, const at::Tensor& x, const at::Tens
   return s;
 }
 
+inline int64_t floor_div(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
+inline int64_t ceil_div(int64_t a, int64_t b) { return -floor_div(-a, b); }
+
+// The output index whose tap t reads input index i along one dim, or -1 if none does.
+inline int64_t output_index(int64_t t, int64_t stride, int64_t pad, int64_t dil, int64_t i, int64_t out_size) {
+  const int64_t num = i + pad - t * dil;
+  const int64_t o = num % stride == 0 ? num / stride : -1;
+  return o < out_size ? o : -1;
+}
+
 // Whether a result should be channels-last: only when x is unambiguously so, the
 // rule zoo/ops/conv.py's fake kernels follow too.
 inline bool is_channels_last(const at::Tensor& x) {
