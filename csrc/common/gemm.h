@@ -5,7 +5,6 @@
 
 #include <ATen/cpu/vec/vec.h>
 #include <c10/macros/Macros.h>
-#include <c10/util/Unroll.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -15,70 +14,66 @@ namespace zoo {
 
 using at::vec::Vectorized;
 
-// An MR-row by NV-vector tile of C held in registers: madd adds A (MR x K) *
-// B (K x n_cols, row-major, row stride ldb) and may be called several times (a
-// convolution sums its filter taps) before one store. A(m, k) is
-// A[m * a_m + k * a_k]: A's elements are broadcast, so a transposed A costs
-// nothing. The loops over rows and vectors are unrolled at compile time so the
-// accumulators live in registers (MR * NV of them, plus NV for B: at most 16
-// with AVX2, 32 with AVX-512).
-template <typename T, int MR, int NV = 2>
+// An MR-row (MR <= 6) by up-to-two-vector tile of C held in registers: madd
+// adds A (MR x K) * B (K x n_cols, row-major, row stride ldb) and may be called
+// several times (a convolution sums its filter taps) before one store.
+// A(m, k) is A[m * a_m + k * a_k]: A's elements are broadcast, so a transposed A
+// costs nothing. The accumulators are named members, not an array: GCC spills
+// an array of Vectorized to the stack on every iteration.
+template <typename T, int MR>
 struct Tile {
-  static_assert(MR >= 1 && NV >= 1);
+  static_assert(MR >= 1 && MR <= 6);
   using Vec = Vectorized<T>;
   static constexpr int64_t V = Vec::size();
-  int64_t n_cols;
-  Vec c[MR][NV];
+  int64_t n0, n1;  // columns in the first and second vector
+  Vec c00{T(0)}, c01{T(0)}, c10{T(0)}, c11{T(0)}, c20{T(0)}, c21{T(0)};
+  Vec c30{T(0)}, c31{T(0)}, c40{T(0)}, c41{T(0)}, c50{T(0)}, c51{T(0)};
 
-  explicit Tile(int64_t cols) : n_cols(cols) {
-    c10::ForcedUnroll<MR>{}([&](auto m) { c10::ForcedUnroll<NV>{}([&](auto v) { c[m][v] = Vec(T(0)); }); });
-  }
-
-  // Columns of vector v that are inside the tile.
-  int64_t width(int64_t v) const { return std::clamp<int64_t>(n_cols - v * V, 0, V); }
+  explicit Tile(int64_t n_cols) : n0(std::min<int64_t>(n_cols, V)), n1(n_cols - n0) {}
 
   C10_ALWAYS_INLINE void madd(int64_t K, const T* A, int64_t a_m, int64_t a_k, const T* B, int64_t ldb) {
-    // A local copy in the loop: A and B may alias the members as far as the
+    // Locals, not members, in the loop: A and B may alias members as far as the
     // compiler knows, which would keep every accumulator in memory.
-    Vec acc[MR][NV];
-    c10::ForcedUnroll<MR>{}([&](auto m) { c10::ForcedUnroll<NV>{}([&](auto v) { acc[m][v] = c[m][v]; }); });
-    auto step = [&](int64_t k, const Vec* b) {
+    Vec r00 = c00, r01 = c01, r10 = c10, r11 = c11, r20 = c20, r21 = c21;
+    Vec r30 = c30, r31 = c31, r40 = c40, r41 = c41, r50 = c50, r51 = c51;
+    auto step = [&](int64_t k, const Vec& b0, const Vec& b1) {
       const T* a = A + k * a_k;
-      c10::ForcedUnroll<MR>{}([&](auto m) {
-        const Vec x(a[m * a_m]);
-        c10::ForcedUnroll<NV>{}([&](auto v) { acc[m][v] = at::vec::fmadd(x, b[v], acc[m][v]); });
-      });
+      Vec x(a[0]);
+      r00 = at::vec::fmadd(x, b0, r00), r01 = at::vec::fmadd(x, b1, r01);
+      if constexpr (MR > 1) x = Vec(a[a_m]), r10 = at::vec::fmadd(x, b0, r10), r11 = at::vec::fmadd(x, b1, r11);
+      if constexpr (MR > 2) x = Vec(a[2 * a_m]), r20 = at::vec::fmadd(x, b0, r20), r21 = at::vec::fmadd(x, b1, r21);
+      if constexpr (MR > 3) x = Vec(a[3 * a_m]), r30 = at::vec::fmadd(x, b0, r30), r31 = at::vec::fmadd(x, b1, r31);
+      if constexpr (MR > 4) x = Vec(a[4 * a_m]), r40 = at::vec::fmadd(x, b0, r40), r41 = at::vec::fmadd(x, b1, r41);
+      if constexpr (MR > 5) x = Vec(a[5 * a_m]), r50 = at::vec::fmadd(x, b0, r50), r51 = at::vec::fmadd(x, b1, r51);
     };
-    Vec b[NV];
-    if (n_cols == NV * V) {  // full tile: the hot path
-      for (int64_t k = 0; k < K; ++k) {
-        c10::ForcedUnroll<NV>{}([&](auto v) { b[v] = Vec::loadu(B + k * ldb + v * V); });
-        step(k, b);
-      }
+    if (n1 == V) {  // full tile: the hot path
+      for (int64_t k = 0; k < K; ++k) step(k, Vec::loadu(B + k * ldb), Vec::loadu(B + k * ldb + V));
     } else {
       for (int64_t k = 0; k < K; ++k) {
-        c10::ForcedUnroll<NV>{}([&](auto v) {
-          const int64_t w = width(v);
-          b[v] = w > 0 ? Vec::loadu(B + k * ldb + v * V, w) : Vec(T(0));
-        });
-        step(k, b);
+        step(k, Vec::loadu(B + k * ldb, n0), n1 > 0 ? Vec::loadu(B + k * ldb + V, n1) : Vec(T(0)));
       }
     }
-    c10::ForcedUnroll<MR>{}([&](auto m) { c10::ForcedUnroll<NV>{}([&](auto v) { c[m][v] = acc[m][v]; }); });
+    c00 = r00, c01 = r01, c10 = r10, c11 = r11, c20 = r20, c21 = r21;
+    c30 = r30, c31 = r31, c40 = r40, c41 = r41, c50 = r50, c51 = r51;
   }
 
   // C (=|+=) the tile; C's rows are ldc apart.
   C10_ALWAYS_INLINE void store(T* C, int64_t ldc, bool accumulate) const {
-    c10::ForcedUnroll<MR>{}([&](auto m) {
-      c10::ForcedUnroll<NV>{}([&](auto v) {
-        const int64_t w = width(v);
-        if (w == 0) return;
-        T* out = C + m * ldc + v * V;
-        Vec value = c[m][v];
-        if (accumulate) value = value + Vec::loadu(out, w);
-        value.store(out, w);
-      });
-    });
+    auto row = [&](int r, Vec lo, Vec hi) {
+      T* c = C + r * ldc;
+      if (accumulate) lo = lo + Vec::loadu(c, n0);
+      lo.store(c, n0);
+      if (n1 > 0) {
+        if (accumulate) hi = hi + Vec::loadu(c + V, n1);
+        hi.store(c + V, n1);
+      }
+    };
+    row(0, c00, c01);
+    if constexpr (MR > 1) row(1, c10, c11);
+    if constexpr (MR > 2) row(2, c20, c21);
+    if constexpr (MR > 3) row(3, c30, c31);
+    if constexpr (MR > 4) row(4, c40, c41);
+    if constexpr (MR > 5) row(5, c50, c51);
   }
 };
 
@@ -116,10 +111,10 @@ void gemm(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_m, int64_t a_k,
   }
 }
 
-// Columns per packed panel: the width of one gemm_tile, or of an NV-vector Tile.
-template <typename T, int NV = 2>
+// Columns per packed panel: the width of one gemm_tile.
+template <typename T>
 constexpr int64_t panel_width() {
-  return NV * Vectorized<T>::size();
+  return 2 * Vectorized<T>::size();
 }
 
 // B (K x N, row stride ldb) repacked as column panels: panel p holds columns
@@ -127,9 +122,9 @@ constexpr int64_t panel_width() {
 // B with unit stride; a large power-of-two ldb would map every row of a panel to
 // the same few L1 sets. Worth it when B is reused, as recurrent weights are at
 // every time step.
-template <typename T, int NV = 2>
+template <typename T>
 std::vector<T> pack_panels(int64_t K, int64_t N, const T* B, int64_t ldb) {
-  constexpr int64_t NR = panel_width<T, NV>();
+  constexpr int64_t NR = panel_width<T>();
   const int64_t panels = (N + NR - 1) / NR;
   std::vector<T> packed(panels * K * NR, T(0));
   for (int64_t p = 0; p < panels; ++p)

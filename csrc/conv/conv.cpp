@@ -32,7 +32,6 @@ using at::vec::Vectorized;
 using bias_act::Activation;
 
 constexpr int64_t kRows = 6;  // output pixels per register tile
-constexpr int kVectors = 2;  // vectors of output channels per register tile (4: no faster, half-empty at 32)
 
 // One filter tap's share of a row of outputs: row j (lo <= j < hi) reads
 // A[a_off + j * a_m, + depth) against packed B rows [b_row, b_row + depth).
@@ -62,8 +61,8 @@ std::vector<Segment> merged(const std::vector<Segment>& segs) {
 template <typename T, int MR>
 void segment_tile(int64_t j, int64_t cols, const std::vector<Segment>& segs, const T* A, int64_t a_m, const T* B,
                   T* C, int64_t ldc) {
-  constexpr int64_t nr = panel_width<T, kVectors>();
-  Tile<T, MR, kVectors> tile(cols);
+  constexpr int64_t nr = panel_width<T>();
+  Tile<T, MR> tile(cols);
   for (const Segment& s : segs) {
     if (j >= s.lo && j < s.hi) tile.madd(s.depth, A + (s.a_off + j * a_m), a_m, 1, B + s.b_row * nr, nr);
   }
@@ -77,7 +76,7 @@ void segment_tile(int64_t j, int64_t cols, const std::vector<Segment>& segs, con
 template <typename T>
 void segmented_rows(int64_t J, const std::vector<Segment>& segs, const T* A, int64_t a_m, const T* packed,
                     int64_t packed_rows, int64_t n_cols, T* C, int64_t ldc) {
-  constexpr int64_t nr = panel_width<T, kVectors>();
+  constexpr int64_t nr = panel_width<T>();
   int64_t lo = 0, hi = J;
   for (const Segment& s : segs) lo = std::max(lo, s.lo), hi = std::min(hi, s.hi);
   hi = std::max(lo, hi);
@@ -110,7 +109,7 @@ std::vector<T> pack_weight(const at::Tensor& weight, const Shape& s, bool for_in
   const int64_t rows = m.size(1) * m.size(2), cols = m.size(3);
   std::vector<T> packed;
   for (int64_t g = 0; g < s.G; ++g) {
-    const std::vector<T> p = pack_panels<T, kVectors>(rows, cols, m.const_data_ptr<T>() + g * rows * cols, cols);
+    const std::vector<T> p = pack_panels(rows, cols, m.const_data_ptr<T>() + g * rows * cols, cols);
     packed.insert(packed.end(), p.begin(), p.end());
   }
   return packed;
@@ -118,7 +117,7 @@ std::vector<T> pack_weight(const at::Tensor& weight, const Shape& s, bool for_in
 
 template <typename T>
 int64_t group_panel_size(int64_t rows, int64_t cols) {
-  constexpr int64_t nr = panel_width<T, kVectors>();
+  constexpr int64_t nr = panel_width<T>();
   return (cols + nr - 1) / nr * rows * nr;
 }
 
