@@ -86,14 +86,16 @@ void gemm_tile(int64_t n_cols, int64_t K, const T* A, int64_t a_m, int64_t a_k, 
   tile.store(C, ldc, accumulate);
 }
 
-// One block of at most panel-width columns: 4-row tiles, then one tile of the 1-3 rows left.
+// One block of at most panel-width columns: 6-row tiles, then one tile of the 1-5 rows left.
 template <typename T>
 void gemm_block(int64_t M, int64_t n_cols, int64_t K, const T* A, int64_t a_m, int64_t a_k, const T* B, int64_t ldb,
                 T* C, int64_t ldc, bool accumulate) {
   int64_t m = 0;
-  for (; m + 4 <= M; m += 4) gemm_tile<T, 4>(n_cols, K, A + m * a_m, a_m, a_k, B, ldb, C + m * ldc, ldc, accumulate);
+  for (; m + 6 <= M; m += 6) gemm_tile<T, 6>(n_cols, K, A + m * a_m, a_m, a_k, B, ldb, C + m * ldc, ldc, accumulate);
   A += m * a_m, C += m * ldc;
   switch (M - m) {
+    case 5: return gemm_tile<T, 5>(n_cols, K, A, a_m, a_k, B, ldb, C, ldc, accumulate);
+    case 4: return gemm_tile<T, 4>(n_cols, K, A, a_m, a_k, B, ldb, C, ldc, accumulate);
     case 3: return gemm_tile<T, 3>(n_cols, K, A, a_m, a_k, B, ldb, C, ldc, accumulate);
     case 2: return gemm_tile<T, 2>(n_cols, K, A, a_m, a_k, B, ldb, C, ldc, accumulate);
     case 1: return gemm_tile<T, 1>(n_cols, K, A, a_m, a_k, B, ldb, C, ldc, accumulate);
