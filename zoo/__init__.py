@@ -18,6 +18,7 @@ from zoo import nn, ops
 from zoo.hookspecs import PLUGIN_API_VERSION, hookimpl
 from zoo.plugins import default_plugins
 from zoo.registry import DuplicateModelError, ModelSpec, UnknownModelError
+from zoo.transforms import Preprocessing
 from zoo.weights import WeightsSpec
 
 __version__ = "0.1.0"
@@ -26,6 +27,14 @@ __version__ = "0.1.0"
 def list_models(pattern: str = "*", *, domain: str | None = None, task: str | None = None) -> list[str]:
     """Names of registered models matching an fnmatch `pattern` (and domain/task if given)."""
     return default_plugins().registry.names(pattern, domain=domain, task=task)
+
+
+def transforms(name: str) -> Preprocessing:
+    """The preprocessing `name`'s weights expect (resize, center crop, normalise), as a callable on images."""
+    spec = info(name)
+    if spec.preprocessing is None:
+        raise ValueError(f"model {name!r} declares no preprocessing; its inputs are used as given")
+    return spec.preprocessing
 
 
 def info(name: str) -> ModelSpec:
@@ -109,6 +118,7 @@ __all__ = [
     "PLUGIN_API_VERSION",
     "DuplicateModelError",
     "ModelSpec",
+    "Preprocessing",
     "UnknownModelError",
     "hookimpl",
     "info",
@@ -119,5 +129,6 @@ __all__ = [
     "register_model",
     "register_weights",
     "save",
+    "transforms",
     "WeightsSpec",
 ]

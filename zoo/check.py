@@ -5,6 +5,7 @@ Behind `zoo check NAME`, the registry-driven model tests and `zoo bench models`.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -71,8 +72,18 @@ def within_flash_rule(ours: list[torch.Tensor], theirs: list[torch.Tensor], orac
     return ours_err, theirs_err, ours_err <= 2 * theirs_err + atol
 
 
+def _float64(value: Any) -> Any:
+    return value.double() if isinstance(value, torch.Tensor) and value.is_floating_point() else value
+
+
 def check_model(name: str, *, batch_size: int = 2, **config: Any) -> CheckResult:
-    """Forward `name` on its example inputs with backend 'ext' and 'torch' and compare."""
+    """Forward `name` on its example inputs with backend 'ext' and 'torch' and compare.
+
+    Outputs within the model tolerance pass. Deep networks at random initialisation
+    can grow activations until float32 rounding alone exceeds it; those pass when
+    our error against the model run in float64 is at most twice PyTorch's own
+    (flash-attention's rule), which is what float32 can promise.
+    """
     spec = zoo.info(name)
     torch.manual_seed(0)
     model = spec.build(**config)
@@ -85,4 +96,8 @@ def check_model(name: str, *, batch_size: int = 2, **config: Any) -> CheckResult
     dtype = reference[0].dtype if reference else torch.float32
     atol, rtol = tolerance(dtype, model=True)
     max_abs, max_rel, passed = compare(ours, reference, atol, rtol)
+    if not passed and dtype == torch.float32:
+        with torch.no_grad(), backend("torch"):
+            oracle = flatten_tensors(copy.deepcopy(model).double()(*map(_float64, inputs)))
+        passed = within_flash_rule(ours, reference, oracle, atol)[2]
     return CheckResult(name, str(dtype).removeprefix("torch."), max_abs, max_rel, atol, rtol, passed)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import platform
 import sys
@@ -35,6 +36,7 @@ def _spec_row(spec: zoo.ModelSpec) -> dict[str, Any]:
         "default_config": spec.default_config,
         "source": spec.source,
         "weights": [w.tag for w in weights if w.model == spec.name],
+        "preprocessing": None if spec.preprocessing is None else dataclasses.asdict(spec.preprocessing),
     }
 
 

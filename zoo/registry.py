@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterable, Mapping
 import torch
 from torch import nn
 
+from zoo.transforms import Preprocessing
 from zoo.weights import WeightsSpec
 
 InputsFn = Callable[[Mapping[str, Any], int], tuple]
@@ -54,6 +55,8 @@ class ModelSpec:
     num_params: int | None = None
     # Maps a foreign checkpoint's state_dict (torchvision, timm, Hugging Face) to ours.
     convert: Callable[[dict], dict] | None = None
+    # What the model's inputs must go through for its weights (zoo.transforms(name)).
+    preprocessing: Preprocessing | None = None
     source: str = "user code"
 
     def __post_init__(self) -> None:

@@ -2,12 +2,13 @@
 
 import zoo
 
-from zoo_vision import cnn
+from zoo_vision import cnn, resnet, vgg
 
 ZOO_PLUGIN_API = 1
 
 
 @zoo.hookimpl
 def zoo_register_models(register):
-    """The vision line-up (grows as the conv and attention kernels land)."""
-    register(cnn.MNIST_CNN)
+    """The vision line-up: the seed CNN, ResNets, VGGs and AlexNet (ViT, detection and DCGAN to come)."""
+    for spec in [cnn.MNIST_CNN, *resnet.RESNETS, *vgg.VGGS, vgg.ALEXNET]:
+        register(spec)
