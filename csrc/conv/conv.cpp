@@ -32,6 +32,7 @@ using at::vec::Vectorized;
 using bias_act::Activation;
 
 constexpr int64_t kRows = 6;  // output pixels per register tile
+constexpr int64_t kPixelBlock = 256;  // output pixels per weight-gradient GEMM
 
 // One filter tap's share of a row of outputs: row j (lo <= j < hi) reads
 // A[a_off + j * a_m, + depth) against packed B rows [b_row, b_row + depth).
@@ -242,35 +243,45 @@ void input_grad_kernel(const Shape& s, const T* gy, const at::Tensor& weight, co
   });
 }
 
-// weight_grad (K, C/G, ker) = sum over pixels of y_grad (x) input patches.
+// weight_grad (K, C/G, ker) = sum over output pixels of y_grad (x) the input pixel each tap reads.
+// Output pixels go in blocks of kPixelBlock across rows of one (n, d) plane: for each tap the
+// block's input pixels are gathered into a (pixels x C) matrix (zeros where the tap reads padding),
+// and one GEMM per group adds its transpose times the block's gradient rows, which NDHWC keeps
+// contiguous. Long GEMMs keep the (Cg x Kg) accumulator tiles from being reloaded every few
+// pixels (a 14x14 map has only 14 per row). Sums go to per-thread buffers.
 template <typename T>
 void weight_grad_kernel(const Shape& s, const T* x, const T* gy, T* gw) {
   if (is_depthwise(s)) return depthwise::weight_grad(s, x, gy, gw);
   const int64_t Cg = s.Cg(), Kg = s.Kg(), taps = s.taps(), size = s.G * taps * Cg * Kg;
-  const int64_t rows = s.N * s.out[0] * s.out[1];
-  // (thread, group, tap, c, k) partial sums; one thread owns each slice.
-  std::vector<T> partial(static_cast<size_t>(at::get_num_threads()) * size, T(0));
-  at::parallel_for(0, rows, 1, [&](int64_t begin, int64_t end) {
+  const int64_t plane = s.out[1] * s.out[2], blocks = ceil_div(plane, kPixelBlock);
+  std::vector<T> partial(static_cast<size_t>(at::get_num_threads()) * size, T(0));  // (thread, g, tap, c, k)
+  at::parallel_for(0, s.N * s.out[0] * blocks, 1, [&](int64_t begin, int64_t end) {
     T* acc = partial.data() + at::get_thread_num() * size;
-    for (int64_t row = begin; row < end; ++row) {
-      const int64_t oh = row % s.out[1], od = row / s.out[1] % s.out[0], n = row / (s.out[1] * s.out[0]);
-      const T* grad_row = gy + row * s.out[2] * s.K;
+    std::vector<T> patch(kPixelBlock * s.C);
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t p0 = item % blocks * kPixelBlock, pixels = std::min(kPixelBlock, plane - p0);
+      const int64_t od = item / blocks % s.out[0], n = item / blocks / s.out[0];
+      const T* grad = gy + ((n * s.out[0] + od) * plane + p0) * s.K;
       for (int64_t t = 0; t < s.ker[0]; ++t) {
         const int64_t id = od * s.stride[0] - s.pad[0] + t * s.dil[0];
         if (id < 0 || id >= s.in[0]) continue;
         for (int64_t r = 0; r < s.ker[1]; ++r) {
-          const int64_t ih = oh * s.stride[1] - s.pad[1] + r * s.dil[1];
-          if (ih < 0 || ih >= s.in[1]) continue;
           for (int64_t q = 0; q < s.ker[2]; ++q) {
-            const int64_t off = q * s.dil[2] - s.pad[2];
-            const int64_t lo = std::max<int64_t>(0, ceil_div(-off, s.stride[2]));
-            const int64_t hi = std::min(s.out[2], ceil_div(s.in[2] - off, s.stride[2]));
-            if (lo >= hi) continue;
-            const T* patch = x + (((n * s.in[0] + id) * s.in[1] + ih) * s.in[2] + lo * s.stride[2] + off) * s.C;
+            for (int64_t p = 0; p < pixels; ++p) {
+              const int64_t oh = (p0 + p) / s.out[2], ow = (p0 + p) % s.out[2];
+              const int64_t ih = oh * s.stride[1] - s.pad[1] + r * s.dil[1];
+              const int64_t iw = ow * s.stride[2] - s.pad[2] + q * s.dil[2];
+              T* dst = patch.data() + p * s.C;
+              if (ih < 0 || ih >= s.in[1] || iw < 0 || iw >= s.in[2]) {
+                std::fill_n(dst, s.C, T(0));
+              } else {
+                std::copy_n(x + (((n * s.in[0] + id) * s.in[1] + ih) * s.in[2] + iw) * s.C, s.C, dst);
+              }
+            }
             const int64_t tap = (t * s.ker[1] + r) * s.ker[2] + q;
             for (int64_t g = 0; g < s.G; ++g) {
               // (Cg x Kg) += patch^T (Cg x pixels) . grad rows (pixels x Kg)
-              gemm(Cg, Kg, hi - lo, patch + g * Cg, 1, s.stride[2] * s.C, grad_row + lo * s.K + g * Kg, s.K,
+              gemm(Cg, Kg, pixels, patch.data() + g * Cg, 1, s.C, grad + g * Kg, s.K,
                    acc + (g * taps + tap) * Cg * Kg, Kg, true);
             }
           }
