@@ -10,6 +10,7 @@ import pytest
 import zoo
 from zoo.bench import attention as attention_cases
 from zoo.bench import bias_act as bias_act_cases
+from zoo.bench import conv as conv_cases
 from zoo.bench import recurrent as recurrent_cases
 from zoo.bench import report, runner
 from zoo.bench.cli import add_bench_parser  # noqa: F401  (the CLI wiring imports cleanly)
@@ -25,7 +26,9 @@ def run_case(case, direction="fwd+bwd"):
 
 
 @pytest.mark.parametrize("case", [TINY, attention_cases._case(2, 2, 9, 33, 16, True),
-                                  recurrent_cases._case("gru", 5, 2, 3, 4, 2, True)], ids=["bias_act", "attention", "gru"])
+                                  recurrent_cases._case("gru", 5, 2, 3, 4, 2, True),
+                                  conv_cases._case(2, 3, 9, 5, 3, 2), conv_cases._case(1, 2, 5, 3, 3, 1, 3)],
+                         ids=["bias_act", "attention", "gru", "conv2d", "conv3d"])
 def test_a_correct_kernel_is_timed(case):
     row = run_case(case)
     assert row["status"] == "ok", row
@@ -93,3 +96,14 @@ def test_shapes_file_and_percent_of_a_given_peak(tmp_path):
     shapes.write_text(json.dumps({"convolution": [[1]]}))
     with pytest.raises(SystemExit, match="unknown op family 'convolution'"):
         cli.main(["bench", "ops", "--shapes", str(shapes), "--no-progress"])
+
+
+def test_quick_models_are_the_smallest_of_each_plugin():
+    from zoo.bench.cli import _smallest_per_plugin
+
+    names = zoo.list_models()
+    quick = [zoo.info(n) for n in _smallest_per_plugin(names)]
+    assert sorted(s.source for s in quick) == sorted({zoo.info(n).source for n in names})
+    for spec in quick:
+        same_plugin = [zoo.info(n).num_params for n in names if zoo.info(n).source == spec.source]
+        assert spec.num_params == min(same_plugin)

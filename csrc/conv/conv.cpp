@@ -135,22 +135,15 @@ void forward_kernel(const Shape& s, const T* x, const at::Tensor& weight, const 
       const int64_t g = item % s.G, row = item / s.G;
       const int64_t oh = row % s.out[1], od = row / s.out[1] % s.out[0], n = row / (s.out[1] * s.out[0]);
       segs.clear();
-      for (int64_t t = 0; t < s.ker[0]; ++t) {
-        const int64_t id = od * s.stride[0] - s.pad[0] + t * s.dil[0];
-        if (id < 0 || id >= s.in[0]) continue;
-        for (int64_t r = 0; r < s.ker[1]; ++r) {
-          const int64_t ih = oh * s.stride[1] - s.pad[1] + r * s.dil[1];
-          if (ih < 0 || ih >= s.in[1]) continue;
-          for (int64_t q = 0; q < s.ker[2]; ++q) {
-            const int64_t off = q * s.dil[2] - s.pad[2];  // input column of output column j: j * stride + off
-            const int64_t lo = std::max<int64_t>(0, ceil_div(-off, s.stride[2]));
-            const int64_t hi = std::min(s.out[2], ceil_div(s.in[2] - off, s.stride[2]));
-            if (lo >= hi) continue;
-            const int64_t pixel = ((n * s.in[0] + id) * s.in[1] + ih) * s.in[2] + off;
-            segs.push_back({pixel * s.C + g * Cg, ((t * s.ker[1] + r) * s.ker[2] + q) * Cg, Cg, lo, hi});
+      for_each_input_row(s, n, od, oh, [&](int64_t t, int64_t r, int64_t in_row) {
+        for (int64_t q = 0; q < s.ker[2]; ++q) {
+          const Columns c = columns(s, q);
+          if (c.lo < c.hi) {
+            segs.push_back({(in_row * s.in[2] + c.off) * s.C + g * Cg, ((t * s.ker[1] + r) * s.ker[2] + q) * Cg, Cg,
+                            c.lo, c.hi});
           }
         }
-      }
+      });
       T* out = y + row * s.out[2] * s.K + g * Kg;
       segmented_rows(s.out[2], segs, x, s.stride[2] * s.C, packed.data() + g * panel, depth, Kg, out, s.K);
       epilogue(s.out[2], Kg, out, s.K, bias == nullptr ? nullptr : bias + g * Kg, act);
@@ -177,25 +170,19 @@ void input_grad_few_channels(const Shape& s, const T* gy, const at::Tensor& weig
       const int64_t ih = row % s.in[1], id = row / s.in[1] % s.in[0], n = row / (s.in[1] * s.in[0]);
       T* out_row = gx + row * s.in[2] * s.C + g * Cg;
       for (int64_t i = 0; i < s.in[2]; ++i) std::fill_n(out_row + i * s.C, Cg, T(0));
-      for (int64_t t = 0; t < s.ker[0]; ++t) {
-        const int64_t od = output_index(t, s.stride[0], s.pad[0], s.dil[0], id, s.out[0]);
-        if (od < 0) continue;
-        for (int64_t r = 0; r < s.ker[1]; ++r) {
-          const int64_t oh = output_index(r, s.stride[1], s.pad[1], s.dil[1], ih, s.out[1]);
-          if (oh < 0) continue;
-          const T* grad_row = gy + ((n * s.out[0] + od) * s.out[1] + oh) * s.out[2] * s.K + g * Kg;
-          gemm(s.out[2], cols, Kg, grad_row, s.K, 1, w + ((g * s.ker[0] + t) * s.ker[1] + r) * Kg * cols, cols,
-               products.data(), cols, false);
-          for (int64_t j = 0; j < s.out[2]; ++j) {
-            for (int64_t q = 0; q < S; ++q) {
-              const int64_t iw = j * s.stride[2] - s.pad[2] + q * s.dil[2];
-              if (iw < 0 || iw >= s.in[2]) continue;
-              const T* p = products.data() + j * cols + q * Cg;
-              for (int64_t c = 0; c < Cg; ++c) out_row[iw * s.C + c] += p[c];
-            }
+      for_each_output_row(s, n, id, ih, [&](int64_t t, int64_t r, int64_t out_row_index) {
+        const T* grad_row = gy + out_row_index * s.out[2] * s.K + g * Kg;
+        gemm(s.out[2], cols, Kg, grad_row, s.K, 1, w + ((g * s.ker[0] + t) * s.ker[1] + r) * Kg * cols, cols,
+             products.data(), cols, false);
+        for (int64_t j = 0; j < s.out[2]; ++j) {
+          for (int64_t q = 0; q < S; ++q) {
+            const int64_t iw = j * s.stride[2] - s.pad[2] + q * s.dil[2];
+            if (iw < 0 || iw >= s.in[2]) continue;
+            const T* p = products.data() + j * cols + q * Cg;
+            for (int64_t c = 0; c < Cg; ++c) out_row[iw * s.C + c] += p[c];
           }
         }
-      }
+      });
       epilogue(s.in[2], Cg, out_row, s.C, bias == nullptr ? nullptr : bias + g * Cg, act);
     }
   });
@@ -217,24 +204,18 @@ void input_grad_kernel(const Shape& s, const T* gy, const at::Tensor& weight, co
       T* out_row = gx + row * s.in[2] * s.C + g * Cg;
       for (int64_t rho = 0; rho < std::min(sw, s.in[2]); ++rho) {  // input columns rho + j * sw
         segs.clear();
-        for (int64_t t = 0; t < s.ker[0]; ++t) {
-          const int64_t od = output_index(t, s.stride[0], s.pad[0], s.dil[0], id, s.out[0]);
-          if (od < 0) continue;
-          for (int64_t r = 0; r < s.ker[1]; ++r) {
-            const int64_t oh = output_index(r, s.stride[1], s.pad[1], s.dil[1], ih, s.out[1]);
-            if (oh < 0) continue;
-            for (int64_t q = 0; q < s.ker[2]; ++q) {
-              const int64_t num = rho + s.pad[2] - q * s.dil[2];
-              if (((num % sw) + sw) % sw != 0) continue;
-              const int64_t shift = floor_div(num, sw);  // output column of row j: j + shift
-              const int64_t J = ceil_div(s.in[2] - rho, sw);
-              const int64_t lo = std::max<int64_t>(0, -shift), hi = std::min(J, s.out[2] - shift);
-              if (lo >= hi) continue;
-              const int64_t pixel = ((n * s.out[0] + od) * s.out[1] + oh) * s.out[2] + shift;
-              segs.push_back({pixel * s.K + g * Kg, ((t * s.ker[1] + r) * s.ker[2] + q) * Kg, Kg, lo, hi});
-            }
+        for_each_output_row(s, n, id, ih, [&](int64_t t, int64_t r, int64_t out_row_index) {
+          for (int64_t q = 0; q < s.ker[2]; ++q) {
+            const int64_t num = rho + s.pad[2] - q * s.dil[2];
+            if (((num % sw) + sw) % sw != 0) continue;
+            const int64_t shift = floor_div(num, sw);  // output column of row j: j + shift
+            const int64_t J = ceil_div(s.in[2] - rho, sw);
+            const int64_t lo = std::max<int64_t>(0, -shift), hi = std::min(J, s.out[2] - shift);
+            if (lo >= hi) continue;
+            segs.push_back({(out_row_index * s.out[2] + shift) * s.K + g * Kg, ((t * s.ker[1] + r) * s.ker[2] + q) * Kg,
+                            Kg, lo, hi});
           }
-        }
+        });
         segmented_rows(ceil_div(s.in[2] - rho, sw), segs, gy, s.K, packed.data() + g * panel, depth, Cg,
                        out_row + rho * s.C, sw * s.C);
       }

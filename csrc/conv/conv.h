@@ -9,6 +9,7 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <array>
 #include <optional>
 
@@ -130,6 +131,44 @@ inline int64_t output_index(int64_t t, int64_t stride, int64_t pad, int64_t dil,
   const int64_t num = i + pad - t * dil;
   const int64_t o = num % stride == 0 ? num / stride : -1;
   return o < out_size ? o : -1;
+}
+
+// Calls f(t, r, in_row) for each depth and height tap of output row (n, od, oh) that lands
+// inside the input; in_row = (n * D + id) * H + ih indexes the input's rows.
+template <typename F>
+void for_each_input_row(const Shape& s, int64_t n, int64_t od, int64_t oh, F&& f) {
+  for (int64_t t = 0; t < s.ker[0]; ++t) {
+    const int64_t id = od * s.stride[0] - s.pad[0] + t * s.dil[0];
+    if (id < 0 || id >= s.in[0]) continue;
+    for (int64_t r = 0; r < s.ker[1]; ++r) {
+      const int64_t ih = oh * s.stride[1] - s.pad[1] + r * s.dil[1];
+      if (ih >= 0 && ih < s.in[1]) f(t, r, (n * s.in[0] + id) * s.in[1] + ih);
+    }
+  }
+}
+
+// Calls f(t, r, out_row) for each depth and height tap through which some output row reads
+// input row (n, id, ih); out_row = (n * OD + od) * OH + oh indexes the output's rows.
+template <typename F>
+void for_each_output_row(const Shape& s, int64_t n, int64_t id, int64_t ih, F&& f) {
+  for (int64_t t = 0; t < s.ker[0]; ++t) {
+    const int64_t od = output_index(t, s.stride[0], s.pad[0], s.dil[0], id, s.out[0]);
+    if (od < 0) continue;
+    for (int64_t r = 0; r < s.ker[1]; ++r) {
+      const int64_t oh = output_index(r, s.stride[1], s.pad[1], s.dil[1], ih, s.out[1]);
+      if (oh >= 0) f(t, r, (n * s.out[0] + od) * s.out[1] + oh);
+    }
+  }
+}
+
+// Width tap q: output column j reads input column j * stride + off, inside the input for lo <= j < hi.
+struct Columns {
+  int64_t off, lo, hi;
+};
+
+inline Columns columns(const Shape& s, int64_t q) {
+  const int64_t off = q * s.dil[2] - s.pad[2];
+  return {off, std::max<int64_t>(0, ceil_div(-off, s.stride[2])), std::min(s.out[2], ceil_div(s.in[2] - off, s.stride[2]))};
 }
 
 // Whether a result should be channels-last: only when x is unambiguously so, the

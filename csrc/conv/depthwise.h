@@ -4,6 +4,7 @@
 // contiguous: out[j, c] = sum over taps of x[pixel(j, tap), c] * w[tap, c].
 #pragma once
 
+#include <ATen/AccumulateType.h>
 #include <ATen/Parallel.h>
 #include <ATen/cpu/vec/vec.h>
 
@@ -31,19 +32,6 @@ inline at::Tensor taps_by_channel(const at::Tensor& weight, const Shape& s) {
   return weight.reshape({s.C, s.taps()}).t().contiguous();
 }
 
-// Calls f(t, r, input row) for the depth and height taps of output row (od, oh) inside the input.
-template <typename F>
-void for_row_taps(const Shape& s, int64_t n, int64_t od, int64_t oh, F&& f) {
-  for (int64_t t = 0; t < s.ker[0]; ++t) {
-    const int64_t id = od * s.stride[0] - s.pad[0] + t * s.dil[0];
-    if (id < 0 || id >= s.in[0]) continue;
-    for (int64_t r = 0; r < s.ker[1]; ++r) {
-      const int64_t ih = oh * s.stride[1] - s.pad[1] + r * s.dil[1];
-      if (ih >= 0 && ih < s.in[1]) f(t, r, (n * s.in[0] + id) * s.in[1] + ih);
-    }
-  }
-}
-
 template <typename T>
 void forward(const Shape& s, const T* x, const at::Tensor& weight, const T* bias, bias_act::Activation act, T* y) {
   using Vec = at::vec::Vectorized<T>;
@@ -55,14 +43,12 @@ void forward(const Shape& s, const T* x, const at::Tensor& weight, const T* bias
       const int64_t oh = row % s.out[1], od = row / s.out[1] % s.out[0], n = row / (s.out[1] * s.out[0]);
       T* out = y + row * OW * C;
       std::fill_n(out, OW * C, T(0));
-      for_row_taps(s, n, od, oh, [&](int64_t t, int64_t r, int64_t in_row) {
+      for_each_input_row(s, n, od, oh, [&](int64_t t, int64_t r, int64_t in_row) {
         for (int64_t q = 0; q < s.ker[2]; ++q) {
-          const int64_t off = q * s.dil[2] - s.pad[2];
-          const int64_t lo = std::max<int64_t>(0, ceil_div(-off, s.stride[2]));
-          const int64_t hi = std::min(OW, ceil_div(W - off, s.stride[2]));
+          const Columns cols = columns(s, q);
           const T* w_tap = w + ((t * s.ker[1] + r) * s.ker[2] + q) * C;
-          for (int64_t j = lo; j < hi; ++j) {
-            const T* in = x + (in_row * W + j * s.stride[2] + off) * C;
+          for (int64_t j = cols.lo; j < cols.hi; ++j) {
+            const T* in = x + (in_row * W + j * s.stride[2] + cols.off) * C;
             for (int64_t c = 0; c < C; c += Vec::size()) {
               const int64_t len = std::min<int64_t>(Vec::size(), C - c);
               at::vec::fmadd(load(in + c, len), load(w_tap + c, len), load(out + j * C + c, len))
@@ -89,57 +75,54 @@ void input_grad(const Shape& s, const T* gy, const at::Tensor& weight, const T* 
       const int64_t ih = row % s.in[1], id = row / s.in[1] % s.in[0], n = row / (s.in[1] * s.in[0]);
       T* out = gx + row * W * C;
       std::fill_n(out, W * C, T(0));
-      for (int64_t t = 0; t < s.ker[0]; ++t) {
-        const int64_t od = output_index(t, s.stride[0], s.pad[0], s.dil[0], id, s.out[0]);
-        if (od < 0) continue;
-        for (int64_t r = 0; r < s.ker[1]; ++r) {
-          const int64_t oh = output_index(r, s.stride[1], s.pad[1], s.dil[1], ih, s.out[1]);
-          if (oh < 0) continue;
-          const T* grad_row = gy + ((n * s.out[0] + od) * s.out[1] + oh) * s.out[2] * C;
-          for (int64_t q = 0; q < s.ker[2]; ++q) {
-            const T* w_tap = w + ((t * s.ker[1] + r) * s.ker[2] + q) * C;
-            for (int64_t i = 0; i < W; ++i) {
-              const int64_t ow = output_index(q, s.stride[2], s.pad[2], s.dil[2], i, s.out[2]);
-              if (ow < 0) continue;
-              for (int64_t c = 0; c < C; c += Vec::size()) {
-                const int64_t len = std::min<int64_t>(Vec::size(), C - c);
-                at::vec::fmadd(load(grad_row + ow * C + c, len), load(w_tap + c, len), load(out + i * C + c, len))
-                    .store(out + i * C + c, len);
-              }
+      for_each_output_row(s, n, id, ih, [&](int64_t t, int64_t r, int64_t out_row) {
+        const T* grad_row = gy + out_row * s.out[2] * C;
+        for (int64_t q = 0; q < s.ker[2]; ++q) {
+          const T* w_tap = w + ((t * s.ker[1] + r) * s.ker[2] + q) * C;
+          for (int64_t i = 0; i < W; ++i) {
+            const int64_t ow = output_index(q, s.stride[2], s.pad[2], s.dil[2], i, s.out[2]);
+            if (ow < 0) continue;
+            for (int64_t c = 0; c < C; c += Vec::size()) {
+              const int64_t len = std::min<int64_t>(Vec::size(), C - c);
+              at::vec::fmadd(load(grad_row + ow * C + c, len), load(w_tap + c, len), load(out + i * C + c, len))
+                  .store(out + i * C + c, len);
             }
           }
         }
-      }
+      });
       epilogue(W, C, out, C, bias, act);
     }
   });
 }
 
-// weight_grad[c, tap] = sum over pixels of y_grad[pixel, c] * x[pixel's tap, c], summed in per-thread rows.
+// weight_grad[c, tap] = sum over pixels of y_grad[pixel, c] * x[pixel's tap, c]: each row's sum
+// in a vector, rows summed in per-thread buffers of the accumulate type (double for float:
+// one float running sum over a whole batch loses digits PyTorch's blocked sums keep).
 template <typename T>
 void weight_grad(const Shape& s, const T* x, const T* gy, T* gw) {
   using Vec = at::vec::Vectorized<T>;
+  using Acc = at::acc_type<T, /*is_cuda=*/false>;
   const int64_t C = s.C, W = s.in[2], OW = s.out[2], taps = s.taps();
-  std::vector<T> partial(static_cast<size_t>(at::get_num_threads()) * taps * C, T(0));
+  std::vector<Acc> partial(static_cast<size_t>(at::get_num_threads()) * taps * C, Acc(0));
   at::parallel_for(0, s.N * s.out[0] * s.out[1], 1, [&](int64_t begin, int64_t end) {
-    T* acc = partial.data() + at::get_thread_num() * taps * C;
+    Acc* acc = partial.data() + at::get_thread_num() * taps * C;
+    T row_sum[Vec::size()];
     for (int64_t row = begin; row < end; ++row) {
       const int64_t oh = row % s.out[1], od = row / s.out[1] % s.out[0], n = row / (s.out[1] * s.out[0]);
       const T* grad_row = gy + row * OW * C;
-      for_row_taps(s, n, od, oh, [&](int64_t t, int64_t r, int64_t in_row) {
+      for_each_input_row(s, n, od, oh, [&](int64_t t, int64_t r, int64_t in_row) {
         for (int64_t q = 0; q < s.ker[2]; ++q) {
-          const int64_t off = q * s.dil[2] - s.pad[2];
-          const int64_t lo = std::max<int64_t>(0, ceil_div(-off, s.stride[2]));
-          const int64_t hi = std::min(OW, ceil_div(W - off, s.stride[2]));
-          T* acc_tap = acc + ((t * s.ker[1] + r) * s.ker[2] + q) * C;
+          const Columns cols = columns(s, q);
+          Acc* acc_tap = acc + ((t * s.ker[1] + r) * s.ker[2] + q) * C;
           for (int64_t c = 0; c < C; c += Vec::size()) {
             const int64_t len = std::min<int64_t>(Vec::size(), C - c);
-            Vec sum = load(acc_tap + c, len);
-            for (int64_t j = lo; j < hi; ++j) {
+            Vec sum(T(0));
+            for (int64_t j = cols.lo; j < cols.hi; ++j) {
               sum = at::vec::fmadd(load(grad_row + j * C + c, len),
-                                   load(x + (in_row * W + j * s.stride[2] + off) * C + c, len), sum);
+                                   load(x + (in_row * W + j * s.stride[2] + cols.off) * C + c, len), sum);
             }
-            sum.store(acc_tap + c, len);
+            sum.store(row_sum, len);
+            for (int64_t i = 0; i < len; ++i) acc_tap[c + i] += row_sum[i];
           }
         }
       });
@@ -147,9 +130,9 @@ void weight_grad(const Shape& s, const T* x, const T* gy, T* gw) {
   });
   for (int64_t c = 0; c < C; ++c) {
     for (int64_t tap = 0; tap < taps; ++tap) {
-      T total(0);
+      Acc total(0);
       for (int64_t i = 0; i < at::get_num_threads(); ++i) total += partial[(i * taps + tap) * C + c];
-      gw[c * taps + tap] = total;
+      gw[c * taps + tap] = static_cast<T>(total);
     }
   }
 }

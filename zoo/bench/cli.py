@@ -26,7 +26,7 @@ DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.
 
 def _output_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=torch.get_num_threads(), help="threads for both sides")
-    p.add_argument("--quick", action="store_true", help="fewer cases and rounds (a few minutes on 2 cores)")
+    p.add_argument("--quick", action="store_true", help="fewer cases and rounds, the smallest model of each plugin (a few minutes on 2 cores)")
     p.add_argument("--rounds", type=int, help="alternating timing rounds per case (default 5, quick 3)")
     p.add_argument("--json", metavar="FILE", help="write rows and environment as JSON")
     p.add_argument("--markdown", metavar="FILE", help="write a Markdown table")
@@ -98,10 +98,21 @@ def _jobs(args: argparse.Namespace) -> list:
                         c, device=args.device, dtype=DTYPES[args.dtype], direction=d,
                         threads=args.threads, rounds=rounds))
     if args.models:
-        for name in zoo.list_models(args.pattern, domain=args.domain):
+        names = zoo.list_models(args.pattern, domain=args.domain)
+        for name in _smallest_per_plugin(names) if args.quick else names:
             jobs.append(lambda n=name: runner.run_model(n, batch_size=args.batch_size,
                                                         threads=args.threads, rounds=rounds))
     return jobs
+
+
+def _smallest_per_plugin(names: list[str]) -> list[str]:
+    """--quick's model line-up: from each plugin, its model with the fewest parameters."""
+    smallest: dict[str, zoo.ModelSpec] = {}
+    for spec in map(zoo.info, names):
+        best = smallest.get(spec.source)
+        if best is None or (spec.num_params or 0) < (best.num_params or 0):
+            smallest[spec.source] = spec
+    return sorted(spec.name for spec in smallest.values())
 
 
 def _write_outputs(env: dict, rows: list[dict], args: argparse.Namespace, source: str | None = None) -> None:

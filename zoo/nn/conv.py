@@ -16,6 +16,16 @@ from zoo.ops.bias_act import ACTIVATIONS
 from zoo.ops.conv import conv, conv_transpose
 
 
+def channels_last(x: torch.Tensor) -> torch.Tensor:
+    """x in the layout our conv kernels compute in (channels-last for 4-D and 5-D), so a CNN that
+    converts its input once runs every conv, norm and pool after it without a layout copy."""
+    if x.dim() == 4:
+        return x.contiguous(memory_format=torch.channels_last)
+    if x.dim() == 5:
+        return x.contiguous(memory_format=torch.channels_last_3d)
+    return x
+
+
 def check_activation(activation: str) -> str:
     if activation not in ACTIVATIONS:
         raise ValueError(f"argument 'activation' must be one of {', '.join(map(repr, ACTIVATIONS))}, got {activation!r}")

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 import zoo
-from zoo.nn import Conv2d, Conv2dAct, Conv3d, Conv3dAct, ConvTranspose2d, ConvTranspose3d
+from zoo.nn import Conv2d, Conv2dAct, Conv3d, Conv3dAct, ConvTranspose2d, ConvTranspose3d, channels_last
 
 _CONV_ACT = {2: Conv2dAct, 3: Conv3dAct}
 _POOL = {2: nn.MaxPool2d, 3: nn.MaxPool3d}
@@ -52,6 +52,7 @@ class UNet(nn.Module):
         if any(s % factor for s in x.shape[2:]):
             raise ValueError(f"input spatial size {tuple(x.shape[2:])} must be divisible by {factor}")
         skips = []
+        x = channels_last(x)  # our conv kernels' layout, kept by pooling, concatenation and every conv
         for i, block in enumerate(self.down):
             x = block(x if i == 0 else self.pool(x))
             skips.append(x)

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 import zoo
-from zoo.nn import Conv2dAct, LinearAct
+from zoo.nn import Conv2dAct, LinearAct, channels_last
 
 
 class KeywordCNN(nn.Module):
@@ -29,7 +29,7 @@ class KeywordCNN(nn.Module):
         self.head = nn.Linear(128, num_classes)
 
     def forward_features(self, mels: torch.Tensor) -> torch.Tensor:
-        return self.features(mels)
+        return self.features(channels_last(mels))
 
     def forward(self, mels: torch.Tensor) -> torch.Tensor:
         """Keyword logits, (batch, num_classes)."""

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 import zoo
-from zoo.nn import Conv2dAct, LinearAct
+from zoo.nn import Conv2dAct, LinearAct, channels_last
 
 
 class MnistCNN(nn.Module):
@@ -30,8 +30,8 @@ class MnistCNN(nn.Module):
         self.head = nn.Linear(64, num_classes)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """The 64-d embedding before the classifier."""
-        return self.features(x)
+        """The 64-d embedding before the classifier (convolutions run channels-last)."""
+        return self.features(channels_last(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.forward_features(x))

@@ -3,7 +3,8 @@
 Module names are torchvision's (conv1, bn1, layer1.0.conv1, ..., fc), which timm's
 ResNets share for every parameter, so either library's checkpoint loads as is:
 `zoo.load("resnet50", weights="resnet50.pth")`. Bottlenecks stride in the 3x3
-conv (ResNet v1.5, as both libraries do).
+conv (ResNet v1.5, as both libraries do). The input is made channels-last once,
+our conv kernels' layout, and stays so through every block.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import torch
 from torch import nn
 
 import zoo
-from zoo.nn import Conv2d
+from zoo.nn import Conv2d, channels_last
 from zoo_vision.common import IMAGENET, image_inputs
 
 
@@ -92,7 +93,7 @@ class ResNet(nn.Module):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """The last stage's feature map (N, num_features, H/32, W/32), as timm's forward_features."""
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.maxpool(self.relu(self.bn1(self.conv1(channels_last(x)))))
         return self.layer4(self.layer3(self.layer2(self.layer1(x))))
 
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 import zoo
-from zoo.nn import Conv2d
+from zoo.nn import Conv2d, channels_last
 from zoo_vision.common import IMAGENET, image_inputs
 
 # Output channels per conv, "M" a 2x2 max-pool: configurations A, B, D, E of the paper.
@@ -28,8 +28,8 @@ class _Classifier(nn.Module):
     """Shared by VGG and AlexNet: features, adaptive average pool, a classifier whose last layer is the head."""
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """The last conv stage's feature map."""
-        return self.features(x)
+        """The last conv stage's feature map (computed channels-last, our conv kernels' layout)."""
+        return self.features(channels_last(x))
 
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:
         return self.classifier(torch.flatten(self.avgpool(features), 1))
