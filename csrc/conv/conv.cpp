@@ -304,29 +304,25 @@ void check_cpu_dtype(const char* op, const at::Tensor& x) {
                 "must be float32 or float64 for the CPU kernel, got ", x.scalar_type());
 }
 
-at::Tensor forward(const Shape& s, const at::Tensor& x5, const at::Tensor& weight,
-                   const std::optional<at::Tensor>& bias, Activation act) {
-  at::Tensor y = at::empty({s.N, s.K, s.out[0], s.out[1], s.out[2]},
-                           x5.options().memory_format(at::MemoryFormat::ChannelsLast3d));
+// y5 (N, K, out), channels-last = act(conv(x5) + bias).
+void forward(const Shape& s, const at::Tensor& x5, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
+             Activation act, at::Tensor& y) {
   const at::Tensor b = bias.has_value() ? bias->contiguous() : at::Tensor();
   AT_DISPATCH_FLOATING_TYPES(x5.scalar_type(), "zoo_conv", [&] {
     forward_kernel<scalar_t>(s, x5.const_data_ptr<scalar_t>(), weight, b.defined() ? b.const_data_ptr<scalar_t>() : nullptr,
                              act, y.mutable_data_ptr<scalar_t>());
   });
-  return y;
 }
 
-at::Tensor input_grad(const Shape& s, const at::Tensor& gy5, const at::Tensor& weight,
-                      const std::optional<at::Tensor>& bias, Activation act) {
-  at::Tensor gx = at::empty({s.N, s.C, s.in[0], s.in[1], s.in[2]},
-                            gy5.options().memory_format(at::MemoryFormat::ChannelsLast3d));
+// gx5 (N, C, in), channels-last = act(conv^T(gy5) + bias).
+void input_grad(const Shape& s, const at::Tensor& gy5, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
+                Activation act, at::Tensor& gx) {
   const at::Tensor b = bias.has_value() ? bias->contiguous() : at::Tensor();
   AT_DISPATCH_FLOATING_TYPES(gy5.scalar_type(), "zoo_conv_input_grad", [&] {
     input_grad_kernel<scalar_t>(s, gy5.const_data_ptr<scalar_t>(), weight,
                                 b.defined() ? b.const_data_ptr<scalar_t>() : nullptr, act,
                                 gx.mutable_data_ptr<scalar_t>());
   });
-  return gx;
 }
 
 at::Tensor weight_grad(const Shape& s, const at::Tensor& x5, const at::Tensor& gy5, const at::Tensor& weight) {
@@ -362,8 +358,9 @@ at::Tensor conv_cpu(const at::Tensor& x, const at::Tensor& weight, const std::op
                     c10::string_view act) {
   const Shape s = forward_shape("conv", x, weight, bias, stride, padding, dilation, groups);
   check_cpu_dtype("conv", x);
-  const at::Tensor y = forward(s, to_ndhwc(x), weight, bias, bias_act::parse_activation(act));
-  return from_ndhwc(y, x.dim(), x);
+  const Activation a = bias_act::parse_activation(act);
+  const at::Tensor x5 = to_ndhwc(x);
+  return make_result(s.N, s.K, s.out, x, [&](at::Tensor& y) { forward(s, x5, weight, bias, a, y); });
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_backward_cpu(
@@ -374,7 +371,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_backward_cpu(
   check_grad_out("conv_backward", grad_out, x, s.K, s.out);
   const at::Tensor gy5 = to_ndhwc(grad_out);
   at::Tensor gx = x.new_empty({0}), gw = x.new_empty({0}), gb = x.new_empty({0});  // empty where not asked for
-  if (output_mask[0]) gx = from_ndhwc(input_grad(s, gy5, weight, std::nullopt, Activation::Identity), x.dim(), x);
+  if (output_mask[0]) {
+    gx = make_result(s.N, s.C, s.in, x,
+                     [&](at::Tensor& out) { input_grad(s, gy5, weight, std::nullopt, Activation::Identity, out); });
+  }
   if (output_mask[1]) gw = weight_grad(s, to_ndhwc(x), gy5, weight);
   if (output_mask[2]) gb = channel_sum(gy5);
   return {gx, gw, gb};
@@ -385,8 +385,9 @@ at::Tensor conv_transpose_cpu(const at::Tensor& x, const at::Tensor& weight, con
                               at::IntArrayRef dilation, int64_t groups, c10::string_view act) {
   const Shape s = transpose_shape("conv_transpose", x, weight, bias, stride, padding, output_padding, dilation, groups);
   check_cpu_dtype("conv_transpose", x);
-  const at::Tensor y = input_grad(s, to_ndhwc(x), weight, bias, bias_act::parse_activation(act));
-  return from_ndhwc(y, x.dim(), x);
+  const Activation a = bias_act::parse_activation(act);
+  const at::Tensor x5 = to_ndhwc(x);
+  return make_result(s.N, s.C, s.in, x, [&](at::Tensor& y) { input_grad(s, x5, weight, bias, a, y); });
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_transpose_backward_cpu(
@@ -399,7 +400,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_transpose_backward_cpu(
   check_grad_out(op, grad_out, x, s.C, s.in);
   const at::Tensor go5 = to_ndhwc(grad_out);  // plays the forward convolution's input
   at::Tensor gx = x.new_empty({0}), gw = x.new_empty({0}), gb = x.new_empty({0});
-  if (output_mask[0]) gx = from_ndhwc(forward(s, go5, weight, std::nullopt, Activation::Identity), x.dim(), x);
+  if (output_mask[0]) {
+    gx = make_result(s.N, s.K, s.out, x,
+                     [&](at::Tensor& out) { forward(s, go5, weight, std::nullopt, Activation::Identity, out); });
+  }
   if (output_mask[1]) gw = weight_grad(s, go5, to_ndhwc(x), weight);
   if (output_mask[2]) gb = channel_sum(go5);
   return {gx, gw, gb};

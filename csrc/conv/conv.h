@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <array>
 #include <optional>
+#include <vector>
 
 #include "common/checks.h"
 
@@ -185,10 +186,30 @@ inline at::Tensor to_ndhwc(const at::Tensor& t) {
   return v.contiguous(at::MemoryFormat::ChannelsLast3d);
 }
 
-// A 5-D kernel result back at rank `rank`, channels-last only if `like` is.
-inline at::Tensor from_ndhwc(at::Tensor t, int64_t rank, const at::Tensor& like) {
-  while (t.dim() > rank) t = t.squeeze(2);
-  return is_channels_last(like) ? t : t.contiguous();
+// The op's result: (N, channels, size) at the rank of `like`, channels-last iff `like` is.
+// `fill` writes it through a 5-D channels-last view, or into scratch copied in when the
+// result's layout is not channels-last. The result is never a view, so in-place ops
+// after it (ReLU(inplace=True)) keep their autograd history.
+template <typename F>
+at::Tensor make_result(int64_t N, int64_t channels, const Dims& size, const at::Tensor& like, F&& fill) {
+  const int64_t rank = like.dim();
+  std::vector<int64_t> shape{N, channels};
+  for (int64_t i = 3 - (rank - 2); i < 3; ++i) shape.push_back(size[i]);
+  const auto layout = !is_channels_last(like) ? at::MemoryFormat::Contiguous
+                      : rank == 4             ? at::MemoryFormat::ChannelsLast
+                                              : at::MemoryFormat::ChannelsLast3d;
+  at::Tensor result = at::empty(shape, like.options().memory_format(layout));
+  at::Tensor view = result;
+  while (view.dim() < 5) view = view.unsqueeze(2);
+  if (view.is_contiguous(at::MemoryFormat::ChannelsLast3d)) {
+    fill(view);
+  } else {
+    at::Tensor scratch = at::empty({N, channels, size[0], size[1], size[2]},
+                                   like.options().memory_format(at::MemoryFormat::ChannelsLast3d));
+    fill(scratch);
+    view.copy_(scratch);
+  }
+  return result;
 }
 
 }  // namespace zoo::conv

@@ -287,3 +287,20 @@ def test_int8_input_is_refused_by_the_kernel():
 def test_ops_table_lists_conv_with_its_references():
     assert zoo.ops.OPS["conv"] == (conv, conv_reference)
     assert zoo.ops.OPS["conv_transpose"] == (conv_transpose, conv_transpose_reference)
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+@pytest.mark.parametrize("out_channels", [1, 4])
+def test_results_are_not_views_so_in_place_ops_keep_gradients(layout, out_channels):
+    """nn.ReLU(inplace=True) after a conv (every VGG and ResNet) must not break autograd."""
+    x = torch.randn(2, 3, 6, 6, dtype=torch.float64).contiguous(memory_format=layout)
+    w = torch.randn(out_channels, 3, 3, 3, dtype=torch.float64)
+    grads = []
+    for mode in ("ext", "torch"):
+        weight = w.clone().requires_grad_()
+        with backend(mode):
+            y = conv(x, weight, padding=1)
+            assert y._base is None
+            torch.relu_(y).sum().backward()
+        grads.append(weight.grad)
+    torch.testing.assert_close(*grads)
