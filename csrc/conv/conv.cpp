@@ -8,8 +8,10 @@
 // some taps fall in the padding, are done one at a time with those taps left out.
 // The gradient w.r.t. the input is the same routine run on grad_out, one residue
 // class of input columns mod the stride at a time (each class sees a fixed set
-// of taps); the gradient w.r.t. the weight is one GEMM per tap and row, summed
-// in per-thread buffers. Work is spread over output rows with at::parallel_for.
+// of taps), or, with few channels per group, one wide GEMM per row and tap row;
+// the gradient w.r.t. the weight is one GEMM per tap over blocks of gathered
+// pixels, summed in per-thread buffers. Depthwise convolutions have their own
+// kernels (depthwise.h). Work is spread over rows with at::parallel_for.
 #include <ATen/AccumulateType.h>
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
