@@ -39,7 +39,7 @@ class Preprocessing:
         if min(size) < self.crop:
             raise ValueError(f"preprocessing: 'crop' {self.crop} exceeds the resized image {size}")
         x = F.interpolate(x, size=size, mode=self.interpolation, antialias=True, align_corners=False)
-        top, left = int(round((size[0] - self.crop) / 2.0)), int(round((size[1] - self.crop) / 2.0))
+        top, left = round((size[0] - self.crop) / 2), round((size[1] - self.crop) / 2)
         x = x[..., top:top + self.crop, left:left + self.crop]
         mean = torch.tensor(self.mean, dtype=x.dtype).view(-1, 1, 1)
         std = torch.tensor(self.std, dtype=x.dtype).view(-1, 1, 1)

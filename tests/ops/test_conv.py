@@ -58,9 +58,9 @@ def _ids(cases):
 def _inputs(x_shape, w_shape, bias_channels, dtype, device, seed=0):
     """x, weight at torch.nn's initialisation scale (outputs ~1, where float32's atol means something), bias."""
     g = torch.Generator().manual_seed(seed)
-    make = lambda *s: torch.randn(s, generator=g, dtype=torch.float64)  # noqa: E731
+    x, w, b = (torch.randn(shape, generator=g, dtype=torch.float64) for shape in (x_shape, w_shape, (bias_channels,)))
     fan_in = torch.Size(w_shape[1:]).numel()
-    return tuple(t.to(device, dtype) for t in (make(*x_shape), make(*w_shape) / fan_in**0.5, make(bias_channels)))
+    return tuple(t.to(device, dtype) for t in (x, w / fan_in**0.5, b))
 
 
 def _outputs_and_grads(fn, x, w, b, kw, seed=1):
