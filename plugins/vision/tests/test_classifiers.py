@@ -98,3 +98,4 @@ def test_preprocessing_matches_torchvision_transforms():
     assert zoo.transforms("resnet50")(image.unsqueeze(0)).shape == (1, 3, 224, 224)
     with pytest.raises(ValueError, match="declares no preprocessing"):
         zoo.transforms("unet2d")
+

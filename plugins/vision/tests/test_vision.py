@@ -39,3 +39,17 @@ def test_overrides_features_and_reset_classifier():
 def test_too_small_images_are_refused_naming_the_argument():
     with pytest.raises(ValueError, match="argument 'img_size'"):
         zoo.load("mnist_cnn", img_size=8)
+
+
+def test_dcgan_pair_shapes_ranges_and_tutorial_names():
+    """The generator's 64x64 images in [-1, 1] feed the discriminator, which gives one probability per image."""
+    generator, discriminator = zoo.load("dcgan_generator"), zoo.load("dcgan_discriminator")
+    (z,) = zoo.info("dcgan_generator").example_inputs(3)
+    with torch.no_grad(), backend("ext"):
+        images = generator(z)
+        assert images.shape == (3, 3, 64, 64) and images.abs().max() <= 1
+        p = discriminator(images)
+    assert p.shape == (3,) and ((p > 0) & (p < 1)).all()
+    assert "main.0.weight" in generator.state_dict() and "main.12.weight" in generator.state_dict()
+    with pytest.raises(ValueError, match="argument 'images'"):
+        discriminator(torch.randn(1, 3, 32, 32))
