@@ -45,6 +45,11 @@ def _check(op: str, x: torch.Tensor, weight: torch.Tensor, n: int) -> None:
         raise ValueError(f"zoo.{op}: argument 'weight' must be {n + 2}-D, got shape {tuple(weight.shape)}")
 
 
+def _check_act(op: str, act: str) -> None:
+    if act not in ACTIVATIONS:
+        raise ValueError(f"zoo.{op}: argument 'act' must be one of {', '.join(map(repr, ACTIVATIONS))}, got {act!r}")
+
+
 def _same_padding(op, weight, stride, dilation, n) -> tuple[list[int], list[int]]:
     """(symmetric padding, extra right padding) that keeps the spatial size, as PyTorch pads for 'same'."""
     if any(s != 1 for s in stride):
@@ -84,8 +89,7 @@ def conv(x, weight, bias=None, stride: IntOrTuple = 1, padding: IntOrTuple | str
     _check(op, x, weight, n)
     if x.dim() == n + 1:  # unbatched
         return conv(x.unsqueeze(0), weight, bias, stride, padding, dilation, groups, act).squeeze(0)
-    if act not in ACTIVATIONS:
-        raise ValueError(f"zoo.{op}: argument 'act' must be one of {', '.join(map(repr, ACTIVATIONS))}, got {act!r}")
+    _check_act(op, act)
     stride, dilation = _tuple(stride, n, "stride", op), _tuple(dilation, n, "dilation", op)
     x, padding = _resolve_padding(op, padding, x, weight, stride, dilation, n)
     if not _on_kernel(x, "conv"):
@@ -106,8 +110,7 @@ def conv_transpose(x, weight, bias=None, stride: IntOrTuple = 1, padding: IntOrT
     if x.dim() == n + 1:
         return conv_transpose(x.unsqueeze(0), weight, bias, stride, padding, output_padding, groups, dilation,
                               act).squeeze(0)
-    if act not in ACTIVATIONS:
-        raise ValueError(f"zoo.{op}: argument 'act' must be one of {', '.join(map(repr, ACTIVATIONS))}, got {act!r}")
+    _check_act(op, act)
     if isinstance(padding, str):
         raise ValueError(f"zoo.{op}: argument 'padding' must be an int or {n} ints, got {padding!r}")
     args = [_tuple(v, n, name, op) for v, name in
@@ -229,20 +232,17 @@ def _without_activation(ctx, grad, forward, x, weight, bias):
     return torch.ops.zoo.bias_act_backward.default(grad.contiguous(), pre.contiguous(), None, ctx.act, 1, False)[0]
 
 
-def _conv_backward(ctx, grad):
-    x, weight, bias = ctx.saved_tensors
-    grad = _without_activation(ctx, grad, torch.ops.zoo.conv.default, x, weight, bias)
-    mask = [ctx.needs_input_grad[0], ctx.needs_input_grad[1], bias is not None and ctx.needs_input_grad[2]]
-    grads = torch.ops.zoo.conv_backward.default(grad, x, weight, *ctx.args, mask)
-    return (*(g if wanted else None for g, wanted in zip(grads, mask)), None, None, None, None, None)
+def _backward_of(forward, backward):
+    """The autograd formula of `forward` (conv or conv_transpose) on its own backward kernel."""
 
+    def grads(ctx, grad):
+        x, weight, bias = ctx.saved_tensors
+        grad = _without_activation(ctx, grad, forward, x, weight, bias)
+        mask = [ctx.needs_input_grad[0], ctx.needs_input_grad[1], bias is not None and ctx.needs_input_grad[2]]
+        computed = backward(grad, x, weight, *ctx.args, mask)
+        return (*(g if wanted else None for g, wanted in zip(computed, mask)), *[None] * (len(ctx.args) + 1))
 
-def _conv_transpose_backward(ctx, grad):
-    x, weight, bias = ctx.saved_tensors
-    grad = _without_activation(ctx, grad, torch.ops.zoo.conv_transpose.default, x, weight, bias)
-    mask = [ctx.needs_input_grad[0], ctx.needs_input_grad[1], bias is not None and ctx.needs_input_grad[2]]
-    grads = torch.ops.zoo.conv_transpose_backward.default(grad, x, weight, *ctx.args, mask)
-    return (*(g if wanted else None for g, wanted in zip(grads, mask)), None, None, None, None, None, None)
+    return grads
 
 
 @_extension.on_load
@@ -251,5 +251,10 @@ def _register() -> None:
     torch.library.register_fake("zoo::conv_backward")(_fake_conv_backward)
     torch.library.register_fake("zoo::conv_transpose")(_fake_conv_transpose)
     torch.library.register_fake("zoo::conv_transpose_backward")(_fake_conv_transpose_backward)
-    torch.library.register_autograd("zoo::conv", _conv_backward, setup_context=_setup_conv)
-    torch.library.register_autograd("zoo::conv_transpose", _conv_transpose_backward, setup_context=_setup_conv)
+    torch.library.register_autograd(
+        "zoo::conv", _backward_of(torch.ops.zoo.conv.default, torch.ops.zoo.conv_backward.default),
+        setup_context=_setup_conv)
+    torch.library.register_autograd(
+        "zoo::conv_transpose",
+        _backward_of(torch.ops.zoo.conv_transpose.default, torch.ops.zoo.conv_transpose_backward.default),
+        setup_context=_setup_conv)
