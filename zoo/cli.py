@@ -1,4 +1,4 @@
-"""The `zoo` command: list, info, plugins, check, doctor, bench."""
+"""The `zoo` command: list, info, plugins, weights, check, train, doctor, bench."""
 
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ def _spec_row(spec: zoo.ModelSpec) -> dict[str, Any]:
         "source": spec.source,
         "weights": [w.tag for w in weights if w.model == spec.name],
         "preprocessing": None if spec.preprocessing is None else dataclasses.asdict(spec.preprocessing),
+        "train_recipe": spec.train is not None,
     }
 
 
@@ -116,6 +117,31 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0 if result.passed else 1
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    spec = zoo.info(args.name)
+    if spec.train is None:
+        trainable = [n for n in zoo.list_models() if zoo.info(n).train is not None]
+        console.print(f"[red]error:[/red] {args.name!r} has no training recipe; models with one: "
+                      f"{', '.join(trainable) or 'none'}", highlight=False)
+        return 2
+    model, metrics = spec.train(epochs=args.epochs, seed=args.seed, log=console.print)
+    path = zoo.save(model, args.output or f"{args.name}.safetensors")
+    if args.json:
+        _print_json({"name": args.name, "checkpoint": str(path), "metrics": metrics})
+    else:
+        shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items())
+        console.print(f"trained {args.name}: {shown}; saved to {str(path)!r} (zoo.load({str(path)!r}) reads it)",
+                      highlight=False)
+    return 0
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
 def system_info() -> dict[str, Any]:
     """Versions, devices and the extension's state: what a bug report needs."""
     status = zoo.ops.extension_status()
@@ -185,6 +211,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=2)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("train", help="run a model's training recipe and save the trained checkpoint")
+    p.add_argument("name")
+    p.add_argument("--epochs", type=_positive_int, help="default: the recipe's own")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--output", "-o", help="checkpoint path (default: NAME.safetensors)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("doctor", help="versions, devices, and whether zoo._C loaded")
     p.add_argument("--json", action="store_true")

@@ -57,6 +57,9 @@ class ModelSpec:
     convert: Callable[[dict], dict] | None = None
     # What the model's inputs must go through for its weights (zoo.transforms(name)).
     preprocessing: Preprocessing | None = None
+    # A training recipe for `zoo train NAME`: train(epochs=None | int, seed=int, log=callable)
+    # -> (the trained model, built by zoo.load so zoo.save knows it, {metric: value}).
+    train: Callable[..., tuple[nn.Module, dict[str, float]]] | None = None
     source: str = "user code"
 
     def __post_init__(self) -> None:
@@ -67,6 +70,8 @@ class ModelSpec:
         for attr in ("builder", "inputs"):
             if not callable(getattr(self, attr)):
                 raise TypeError(f"ModelSpec argument '{attr}' of {self.name!r} must be callable")
+        if self.train is not None and not callable(self.train):
+            raise TypeError(f"ModelSpec argument 'train' of {self.name!r} must be callable or None")
         object.__setattr__(self, "ops", tuple(self.ops))
         object.__setattr__(self, "default_config", dict(self.default_config))
 

@@ -10,6 +10,7 @@ from torch import nn
 
 import zoo
 from zoo.nn import Conv2dAct, LinearAct, channels_last
+from zoo_vision.train_digits import train_mnist_cnn
 
 
 class MnistCNN(nn.Module):
@@ -56,4 +57,5 @@ MNIST_CNN = zoo.ModelSpec(
     paper="https://keras.io/examples/vision/mnist_convnet/ (LeCun et al. 1998 lineage)",
     ops=("conv", "bias_act"),
     num_params=93322,
+    train=train_mnist_cnn,
 )
