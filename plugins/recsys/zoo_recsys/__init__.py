@@ -2,12 +2,13 @@
 
 import zoo
 
-from zoo_recsys import ncf
+from zoo_recsys import dlrm, gru4rec, ncf, sasrec, two_tower
 
 ZOO_PLUGIN_API = 1
 
 
 @zoo.hookimpl
 def zoo_register_models(register):
-    """The recommendation line-up (grows as the attention and recurrent kernels land)."""
-    register(ncf.NEUMF)
+    """Collaborative filtering (NeuMF), click-through (DLRM), retrieval (two-tower), sequential (SASRec, GRU4Rec)."""
+    for spec in [ncf.NEUMF, dlrm.DLRM_SPEC, two_tower.TWO_TOWER, sasrec.SASREC, gru4rec.GRU4REC]:
+        register(spec)
