@@ -2,13 +2,13 @@
 
 import zoo
 
-from zoo_medical import unet
+from zoo_medical import resnet3d, unet
 
 ZOO_PLUGIN_API = 1
 
 
 @zoo.hookimpl
 def zoo_register_models(register):
-    """The medical-imaging line-up (grows as the conv kernels land)."""
-    register(unet.UNET_2D)
-    register(unet.UNET_3D)
+    """2D/3D U-Nets (residual units optional), the attention U-Net, and 3D ResNet volume classifiers."""
+    for spec in [unet.UNET_2D, unet.UNET_3D, unet.ATTENTION_UNET_3D, *resnet3d.RESNET3D]:
+        register(spec)
