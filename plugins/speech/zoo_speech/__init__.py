@@ -2,12 +2,13 @@
 
 import zoo
 
-from zoo_speech import kws
+from zoo_speech import conformer, deepspeech2, kws
 
 ZOO_PLUGIN_API = 1
 
 
 @zoo.hookimpl
 def zoo_register_models(register):
-    """The speech line-up (grows as the conv, recurrent and attention kernels land)."""
-    register(kws.KWS_CNN)
+    """CTC speech recognisers (DeepSpeech2, Conformer) and the keyword-spotting CNN."""
+    for spec in [deepspeech2.DEEPSPEECH2, conformer.CONFORMER, kws.KWS_CNN]:
+        register(spec)

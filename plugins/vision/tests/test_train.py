@@ -42,4 +42,5 @@ def test_bad_requests_are_refused_clearly(capsys):
         main(["train", "mnist_cnn", "--epochs", "0"])
     assert "must be a positive integer" in capsys.readouterr().err
     assert main(["train", "resnet18"]) == 2
-    assert "no training recipe; models with one: mnist_cnn" in capsys.readouterr().out
+    message = capsys.readouterr().out
+    assert "'resnet18' has no training recipe; models with one: " in message and "mnist_cnn" in message
