@@ -9,6 +9,10 @@ import zoo
 from zoo.check import check_model, flatten_tensors
 
 MODELS = zoo.list_models()
+# Models this large (gpt2-large, gpt2-xl) are built on the meta device only: their family's smaller
+# configs run the same code, and a 1.5B-parameter build, backward and save would take most of CI's memory.
+HEAVY = 400_000_000
+RUNNABLE = [n for n in MODELS if zoo.info(n).num_params <= HEAVY]
 
 
 def test_every_plugin_contributes_a_model():
@@ -19,16 +23,17 @@ def test_every_plugin_contributes_a_model():
 def test_metadata_is_complete_and_num_params_is_true(name):
     spec = zoo.info(name)
     assert spec.paper and spec.ops and set(spec.ops) <= set(zoo.ops.OPS), spec
-    assert spec.num_params == sum(p.numel() for p in spec.build().parameters())
+    with torch.device("meta"):
+        assert spec.num_params == sum(p.numel() for p in spec.build().parameters())
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", RUNNABLE)
 def test_forward_on_our_kernels_equals_the_reference_backend(name):
     result = check_model(name, batch_size=2)
     assert result.passed, result
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", RUNNABLE)
 def test_batch_size_follows_the_inputs_and_backward_reaches_every_parameter(name):
     spec = zoo.info(name)
     model = spec.build().train()
@@ -39,7 +44,7 @@ def test_batch_size_follows_the_inputs_and_backward_reaches_every_parameter(name
         assert p.grad is not None and torch.isfinite(p.grad).all(), pname
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", RUNNABLE)
 def test_save_and_load_round_trip(name, tmp_path):
     """zoo.save writes safetensors with the name and config; zoo.load(path) alone rebuilds the same model."""
     spec = zoo.info(name)

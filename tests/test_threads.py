@@ -13,7 +13,8 @@ from zoo.check import flatten_tensors
 from zoo.ops import backend
 
 
-@pytest.mark.parametrize("name", zoo.list_models())
+# Four threads on one model: the largest (gpt2-large/xl) would only make this slow; their code is gpt2's.
+@pytest.mark.parametrize("name", [n for n in zoo.list_models() if zoo.info(n).num_params <= 400_000_000])
 def test_concurrent_calls_match_sequential_ones(name):
     spec = zoo.info(name)
     model = spec.build()

@@ -56,7 +56,8 @@ def load(
     `name` may also be a path written by zoo.save, which rebuilds the saved model.
     `weights` is a registered tag (e.g. "resnet50.tv_in1k", read from the local
     cache and sha256-verified; fetched only with download=True), a .safetensors
-    or .pt/.pth/.bin file, or a zoo / Hugging Face directory. Loading is strict;
+    or .pt/.pth/.bin file, or a zoo / Hugging Face directory (whose config.json, for
+    models with a `convert_config`, sets the architecture; `config` still overrides). Loading is strict;
     `weights_ignore` takes fnmatch patterns of tensors that may be missing or
     re-shaped (a new head). `weights_allow_globals` names classes a trusted
     pickle may contain beyond plain tensors.
@@ -72,6 +73,9 @@ def load(
             raise TypeError("argument 'weights' cannot be combined with a saved model path, which holds its weights")
         name, weights, config = saved["name"], name, {**saved["config"], **config}
     spec = registry.get(name)
+    if weights is not None and spec.convert_config is not None:
+        foreign = w.foreign_config(weights)
+        config = config if foreign is None else {**spec.convert_config(foreign), **config}
     model = spec.build(**config)
     if weights is None:
         return model

@@ -55,6 +55,9 @@ class ModelSpec:
     num_params: int | None = None
     # Maps a foreign checkpoint's state_dict (torchvision, timm, Hugging Face) to ours.
     convert: Callable[[dict], dict] | None = None
+    # Maps a foreign checkpoint directory's config.json (Hugging Face's) to config overrides, so
+    # zoo.load(name, weights=DIR) builds the architecture the weights were saved from.
+    convert_config: Callable[[dict], dict] | None = None
     # What the model's inputs must go through for its weights (zoo.transforms(name)).
     preprocessing: Preprocessing | None = None
     # A training recipe for `zoo train NAME`: train(epochs=None | int, seed=int, log=callable)

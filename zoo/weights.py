@@ -254,6 +254,18 @@ def save(model: nn.Module, path: str | Path, *, name: str, config: Mapping[str, 
     return path
 
 
+def foreign_config(path: str | Path) -> dict | None:
+    """The config.json of a checkpoint directory not written by zoo (a Hugging Face save_pretrained one), else None."""
+    path = Path(path)
+    config = path / CONFIG_FILE
+    if not config.is_file() or saved_description(path) is not None:
+        return None
+    try:
+        return json.loads(config.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"argument 'weights': {str(config)!r} is not valid JSON ({error})") from None
+
+
 def saved_description(path: str | Path) -> dict | None:
     """{"name", "config"} of a file or directory written by save(), else None."""
     path = Path(path)

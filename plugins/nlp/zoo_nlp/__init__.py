@@ -2,12 +2,13 @@
 
 import zoo
 
-from zoo_nlp import lstm_classifier
+from zoo_nlp import gpt2, lstm_classifier
 
 ZOO_PLUGIN_API = 1
 
 
 @zoo.hookimpl
 def zoo_register_models(register):
-    """The NLP line-up (grows as the attention and recurrent kernels land)."""
-    register(lstm_classifier.LSTM_CLASSIFIER)
+    """GPT-2 (tiny to xl) and the LSTM text classifier."""
+    for spec in [*gpt2.GPT2S, lstm_classifier.LSTM_CLASSIFIER]:
+        register(spec)

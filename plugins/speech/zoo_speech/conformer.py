@@ -76,7 +76,7 @@ class Conformer(CTCRecognizer):
         if kernel_size % 2 == 0:
             raise ValueError(f"argument 'kernel_size' must be odd (same-length depthwise conv), got {kernel_size}")
         self.subsample1, self.subsample2 = Conv2dAct(1, dim, 3, 2, 1), Conv2dAct(dim, dim, 3, 2, 1)
-        bands = strided_lengths(strided_lengths(torch.tensor(n_mels), 3, 2, 1), 3, 2, 1).item()
+        bands = strided_lengths(strided_lengths(n_mels, 3, 2, 1), 3, 2, 1)
         self.project = nn.Linear(dim * bands, dim)
         self.drop = nn.Dropout(dropout)
         self.blocks = nn.ModuleList(ConformerBlock(dim, num_heads, kernel_size, dropout) for _ in range(num_blocks))

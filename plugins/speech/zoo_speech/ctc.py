@@ -82,8 +82,8 @@ def example_waveforms(config, batch_size):
     return (0.1 * torch.randn(batch_size, config["sample_rate"], generator=g),)
 
 
-def strided_lengths(lengths: torch.Tensor, kernel: int, stride: int, padding: int) -> torch.Tensor:
-    """Valid output frames of a conv along time for inputs with `lengths` valid frames."""
+def strided_lengths(lengths: torch.Tensor | int, kernel: int, stride: int, padding: int) -> torch.Tensor | int:
+    """Output size of a conv along one axis (frames, or mel bands) for inputs of size `lengths`."""
     return (lengths + 2 * padding - kernel) // stride + 1
 
 

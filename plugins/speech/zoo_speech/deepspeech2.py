@@ -31,7 +31,7 @@ class DeepSpeech2(CTCRecognizer):
                                    nn.Hardtanh(0, 20, inplace=True))
         self.conv2 = nn.Sequential(Conv2d(c, c, (21, 11), (2, 1), (10, 5), bias=False), nn.BatchNorm2d(c),
                                    nn.Hardtanh(0, 20, inplace=True))
-        bands = strided_lengths(strided_lengths(torch.tensor(n_mels), 41, 2, 20), 21, 2, 10).item()
+        bands = strided_lengths(strided_lengths(n_mels, 41, 2, 20), 21, 2, 10)
         self.rnn = RNNS[rnn_type](c * bands, hidden_size, num_layers, batch_first=True, bidirectional=True)
         self.head = nn.Linear(2 * hidden_size, len(self.vocabulary))
 

@@ -25,8 +25,8 @@ def mel_to_hz(mel: torch.Tensor) -> torch.Tensor:
 def mel_filterbank(n_freqs: int, n_mels: int, sample_rate: int, f_min: float, f_max: float) -> torch.Tensor:
     """(n_freqs, n_mels) triangles with peaks equally spaced in HTK mels (torchaudio's melscale_fbanks, norm=None)."""
     bins = torch.linspace(0, sample_rate / 2, n_freqs, dtype=torch.float64)
-    edges = mel_to_hz(torch.linspace(float(hz_to_mel(torch.tensor(f_min))), float(hz_to_mel(torch.tensor(f_max))),
-                                     n_mels + 2, dtype=torch.float64))
+    low, high = (2595.0 * math.log10(1.0 + f / 700.0) for f in (f_min, f_max))
+    edges = mel_to_hz(torch.linspace(low, high, n_mels + 2, dtype=torch.float64))
     low, centre, high = edges[:-2], edges[1:-1], edges[2:]
     rising = (bins[:, None] - low) / (centre - low)
     falling = (high - bins[:, None]) / (high - centre)
