@@ -2,13 +2,13 @@
 
 import zoo
 
-from zoo_nlp import gpt2, lstm_classifier
+from zoo_nlp import bert, gpt2, lstm_classifier
 
 ZOO_PLUGIN_API = 1
 
 
 @zoo.hookimpl
 def zoo_register_models(register):
-    """GPT-2 (tiny to xl) and the LSTM text classifier."""
-    for spec in [*gpt2.GPT2S, lstm_classifier.LSTM_CLASSIFIER]:
+    """GPT-2 (tiny to xl), BERT (tiny, base, large) and the LSTM text classifier."""
+    for spec in [*gpt2.GPT2S, *bert.BERTS, lstm_classifier.LSTM_CLASSIFIER]:
         register(spec)
