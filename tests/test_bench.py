@@ -107,3 +107,22 @@ def test_quick_models_are_the_smallest_of_each_plugin():
     for spec in quick:
         same_plugin = [zoo.info(n).num_params for n in names if zoo.info(n).source == spec.source]
         assert spec.num_params == min(same_plugin)
+
+
+def test_peer_rows_time_both_sides_and_report_a_missing_library(monkeypatch):
+    spec = zoo.info(zoo.list_models()[0])
+    calls = []
+
+    def peer(batch_size):
+        return zoo.PeerRun("fake library", lambda: calls.append("ours"), lambda: calls.append("theirs"),
+                           units=batch_size * 4, unit="tokens/s")
+
+    def missing(batch_size):
+        raise ImportError("No module named 'fakelib'")
+
+    for make, status in ((peer, "ok"), (missing, "error")):
+        monkeypatch.setattr(zoo, "info", lambda name, make=make: dataclasses.replace(spec, peer=make))
+        row = runner.run_peer(spec.name, batch_size=2, threads=1, rounds=1)
+        assert row["status"] == status and row["family"] == "peer"
+    assert set(calls) == {"ours", "theirs"}
+    assert "fakelib" in row["error"]

@@ -17,7 +17,7 @@ import torch
 from zoo import nn, ops
 from zoo.hookspecs import PLUGIN_API_VERSION, hookimpl
 from zoo.plugins import default_plugins
-from zoo.registry import DuplicateModelError, ModelSpec, UnknownModelError
+from zoo.registry import DuplicateModelError, ModelSpec, PeerRun, UnknownModelError
 from zoo.transforms import Preprocessing
 from zoo.weights import WeightsSpec
 
@@ -122,6 +122,7 @@ __all__ = [
     "PLUGIN_API_VERSION",
     "DuplicateModelError",
     "ModelSpec",
+    "PeerRun",
     "Preprocessing",
     "UnknownModelError",
     "hookimpl",

@@ -22,6 +22,19 @@ from zoo.weights import WeightsSpec
 InputsFn = Callable[[Mapping[str, Any], int], tuple]
 
 
+@dataclass(frozen=True)
+class PeerRun:
+    """One workload done by our model and by another library's model holding the same weights
+    (`zoo bench models --peers`). The ModelSpec.peer that makes it has already checked that both
+    give the same result."""
+
+    label: str  # the peer and the workload, e.g. "transformers GPT2LMHeadModel, 16 tokens with KV cache"
+    ours: Callable[[], Any]
+    theirs: Callable[[], Any]
+    units: int  # samples or tokens per call
+    unit: str  # "samples/s" or "tokens/s"
+
+
 class UnknownModelError(KeyError):
     """No model of that name is registered; the message suggests close names."""
 
@@ -60,6 +73,9 @@ class ModelSpec:
     convert_config: Callable[[dict], dict] | None = None
     # What the model's inputs must go through for its weights (zoo.transforms(name)).
     preprocessing: Preprocessing | None = None
+    # For `zoo bench models --peers`: peer(batch_size) -> PeerRun, comparing us with the library the
+    # model comes from (transformers, torchvision, timm); raises ImportError when that library is absent.
+    peer: Callable[[int], PeerRun] | None = None
     # A training recipe for `zoo train NAME`: train(epochs=None | int, seed=int, log=callable)
     # -> (the trained model, built by zoo.load so zoo.save knows it, {metric: value}).
     train: Callable[..., tuple[nn.Module, dict[str, float]]] | None = None

@@ -51,6 +51,9 @@ def add_bench_parser(sub) -> None:
         p.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern over model names")
         p.add_argument("--domain")
         p.add_argument("--batch-size", type=int, default=8)
+        p.add_argument("--peers", action="store_true",
+                       help="also time each model that declares a peer against that library's model "
+                            "(transformers, torchvision, timm) with the same weights")
 
     p = bsub.add_parser("ops", help="our kernels vs PyTorch's ops")
     op_args(p)
@@ -102,6 +105,10 @@ def _jobs(args: argparse.Namespace) -> list:
         for name in _smallest_per_plugin(names) if args.quick else names:
             jobs.append(lambda n=name: runner.run_model(n, batch_size=args.batch_size,
                                                         threads=args.threads, rounds=rounds))
+        if args.peers:
+            for name in (n for n in names if zoo.info(n).peer is not None):
+                jobs.append(lambda n=name: runner.run_peer(n, batch_size=args.batch_size,
+                                                           threads=args.threads, rounds=rounds))
     return jobs
 
 

@@ -138,6 +138,23 @@ def run_model(name: str, *, batch_size: int, threads: int, rounds: int) -> dict:
     return row
 
 
+def run_peer(name: str, *, batch_size: int, threads: int, rounds: int) -> dict:
+    """One model against the library it comes from, same weights, same workload (ModelSpec.peer)."""
+    row = {"kind": "peer", "family": "peer", "case": name, "device": "cpu", "dtype": "float32", "direction": "fwd",
+           "batch_size": batch_size}
+    try:
+        run = zoo.info(name).peer(batch_size)
+        row.update(case=f"{name} vs {run.label}", unit=run.unit)
+        timings = time_interleaved({"zoo": run.ours, "torch": run.theirs}, threads=threads, rounds=rounds)
+    except Exception as error:  # a missing peer library or a mismatch is a row, not a crashed run
+        row.update(status="error", error=f"{type(error).__name__}: {error}")
+        return row
+    row["status"] = "ok"
+    _add_timings(row, timings)
+    row["throughput"] = run.units / timings["zoo"].median
+    return row
+
+
 def run_all(jobs: Iterable[Callable[[], dict]], total: int, progress: bool = True) -> list[dict]:
     """Run benchmark jobs in order with a progress bar."""
     from rich.progress import Progress

@@ -85,3 +85,10 @@ def test_bad_inputs_are_named():
         model(torch.zeros(1, 4, dtype=torch.long), torch.ones(1, 5))
     with pytest.raises(ValueError, match="argument 'temperature'"):
         model.generate(torch.zeros(1, 4, dtype=torch.long), 3, do_sample=True, temperature=0)
+
+
+@pytest.mark.parametrize("name", ["gpt2", "bert-base-uncased"])
+def test_bench_peers_check_the_same_weights_give_the_same_result(name):
+    """zoo bench models --peers: the peer is built, our model takes its weights, and the two agree (or it raises)."""
+    run = zoo.info(name).peer(1)
+    assert run.units >= 1 and run.unit in ("tokens/s", "samples/s") and "transformers" in run.label

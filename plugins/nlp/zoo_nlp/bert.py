@@ -13,6 +13,7 @@ head, `hf_bert_to_zoo` fuses query/key/value into one projection and renames.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 import zoo
@@ -100,7 +101,7 @@ class BERT(nn.Module):
         """mlm: token logits (B, L, vocab); classification: (B, num_labels)."""
         x = self.encode(input_ids, attention_mask, token_type_ids)
         if self.head == "mlm":
-            return self.mlm_norm(self.mlm_transform(x)) @ self.embeddings.word.weight.T + self.mlm_bias
+            return F.linear(self.mlm_norm(self.mlm_transform(x)), self.embeddings.word.weight, self.mlm_bias)
         return self.classifier(self.drop(torch.tanh(self.pooler(x[:, 0]))))
 
 
@@ -155,12 +156,41 @@ def hf_bert_to_zoo(state: dict) -> dict:
     return renamed
 
 
+PEER_LENGTH = 128
+
+
+def transformers_peer(batch_size: int) -> zoo.PeerRun:
+    """bert-base-uncased vs transformers' BertForMaskedLM, same weights: masked-LM logits for a batch of
+    128-token sequences, the last quarter of every other one padding."""
+    import transformers
+
+    torch.manual_seed(0)
+    peer = transformers.BertForMaskedLM(transformers.BertConfig()).eval()
+    model = zoo.load("bert-base-uncased")
+    model.load_state_dict(hf_bert_to_zoo(peer.state_dict()))
+    ids = torch.randint(0, 30522, (batch_size, PEER_LENGTH), generator=torch.Generator().manual_seed(1))
+    mask = torch.ones_like(ids)
+    mask[::2, 3 * PEER_LENGTH // 4:] = 0
+
+    def ours():
+        with torch.no_grad():
+            return model(ids, mask)
+
+    def theirs():
+        with torch.no_grad():
+            return peer(input_ids=ids, attention_mask=mask).logits
+
+    valid = mask.bool()
+    torch.testing.assert_close(ours()[valid], theirs()[valid], atol=1e-3, rtol=1e-3)
+    return zoo.PeerRun("transformers, masked-LM logits, 128 tokens", ours, theirs, batch_size, "samples/s")
+
+
 def _tokens(config, batch_size):
     g = torch.Generator().manual_seed(0)
     return (torch.randint(0, config["vocab_size"], (batch_size, 16), generator=g),)
 
 
-def _spec(name: str, hidden: int, layers: int, heads: int, num_params: int, **extra) -> zoo.ModelSpec:
+def _spec(name: str, hidden: int, layers: int, heads: int, num_params: int, peer=None, **extra) -> zoo.ModelSpec:
     config = {"vocab_size": 30522, "hidden_size": hidden, "num_layers": layers, "num_heads": heads,
               "intermediate_size": 4 * hidden, "max_positions": 512, "type_vocab_size": 2, "layer_norm_eps": 1e-12,
               "dropout": 0.1, "head": "mlm", "num_labels": 2, **extra}
@@ -176,8 +206,9 @@ def _spec(name: str, hidden: int, layers: int, heads: int, num_params: int, **ex
         num_params=num_params,
         convert=hf_bert_to_zoo,
         convert_config=hf_config,
+        peer=peer,
     )
 
 
-BERTS = [_spec("bert-base-uncased", 768, 12, 12, 109514298), _spec("bert-large-uncased", 1024, 24, 16, 335174458),
+BERTS = [_spec("bert-base-uncased", 768, 12, 12, 109514298, peer=transformers_peer), _spec("bert-large-uncased", 1024, 24, 16, 335174458),
          _spec("bert-tiny", 128, 2, 2, 4416698)]

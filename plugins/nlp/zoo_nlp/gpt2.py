@@ -67,6 +67,11 @@ class GPT2(nn.Module):
                 caches: list[KVCache] | None = None) -> torch.Tensor:
         """Next-token logits (B, L, vocab) for input_ids (B, L), after the `caches`' tokens if given.
         attention_mask covers the cached tokens and these, (B, cached + L)."""
+        return self.hidden_states(input_ids, attention_mask, caches) @ self.wte.weight.T
+
+    def hidden_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                      caches: list[KVCache] | None = None) -> torch.Tensor:
+        """The final layer norm's output (B, L, n_embd), before the tied LM head (see forward)."""
         if input_ids.dim() != 2:
             raise ValueError(f"argument 'input_ids' must be (B, L), got shape {tuple(input_ids.shape)}")
         past = len(caches[0]) if caches else 0
@@ -85,15 +90,16 @@ class GPT2(nn.Module):
         x = self.drop(self.wte(input_ids) + self.wpe(positions))
         for i, block in enumerate(self.h):
             x = block(x, mask, caches[i] if caches is not None else None)
-        return self.ln_f(x) @ self.wte.weight.T
+        return self.ln_f(x)
 
     def new_caches(self) -> list[KVCache]:
         return [KVCache() for _ in self.h]
 
     def step(self, input_ids, attention_mask, caches) -> torch.Tensor:
-        """The next token's logits (B, vocab): the generation protocol (zoo_nlp.generation)."""
+        """The next token's logits (B, vocab): the generation protocol (zoo_nlp.generation). Only the last
+        position goes through the LM head (after a prompt, the others' logits are never read)."""
         mask = attention_mask if caches is not None else attention_mask[:, : input_ids.shape[1]]
-        return self(input_ids, mask, caches)[:, -1]
+        return self.hidden_states(input_ids, mask, caches)[:, -1] @ self.wte.weight.T
 
     def generate(self, input_ids: torch.Tensor, max_new_tokens: int = 20, **options) -> torch.Tensor:
         """Greedy (default) or sampled (do_sample=True, temperature, top_k, top_p, generator) continuation,
@@ -132,12 +138,40 @@ def hf_gpt2_to_zoo(state: dict) -> dict:
     return renamed
 
 
+PEER_PROMPT, PEER_NEW_TOKENS = 32, 16
+
+
+def transformers_peer(batch_size: int) -> zoo.PeerRun:
+    """gpt2 vs transformers' GPT2LMHeadModel, same weights: greedy generation of 16 tokens after a 32-token
+    prompt with each side's KV cache (per-token latency = time / 16)."""
+    import transformers
+
+    torch.manual_seed(0)
+    peer = transformers.GPT2LMHeadModel(transformers.GPT2Config()).eval()
+    model = zoo.load("gpt2")
+    model.load_state_dict(hf_gpt2_to_zoo(peer.state_dict()))
+    prompt = torch.randint(0, 50257, (batch_size, PEER_PROMPT), generator=torch.Generator().manual_seed(1))
+    mask = torch.ones_like(prompt)
+
+    def ours():
+        return model.generate(prompt, PEER_NEW_TOKENS)
+
+    def theirs():
+        return peer.generate(prompt, attention_mask=mask, max_new_tokens=PEER_NEW_TOKENS,
+                             min_new_tokens=PEER_NEW_TOKENS, do_sample=False, pad_token_id=0)
+
+    if not torch.equal(ours(), theirs()):
+        raise AssertionError("gpt2 and transformers generated different tokens from the same weights")
+    return zoo.PeerRun("transformers, 16 tokens greedy with KV cache", ours, theirs, batch_size * PEER_NEW_TOKENS,
+                       "tokens/s")
+
+
 def _tokens(config, batch_size):
     g = torch.Generator().manual_seed(0)
     return (torch.randint(0, config["vocab_size"], (batch_size, 16), generator=g),)
 
 
-def _spec(name: str, n_embd: int, n_layer: int, n_head: int, num_params: int, **extra) -> zoo.ModelSpec:
+def _spec(name: str, n_embd: int, n_layer: int, n_head: int, num_params: int, peer=None, **extra) -> zoo.ModelSpec:
     config = {"vocab_size": 50257, "n_positions": 1024, "n_embd": n_embd, "n_layer": n_layer, "n_head": n_head,
               "layer_norm_epsilon": 1e-5, "dropout": 0.1, **extra}
     return zoo.ModelSpec(
@@ -152,11 +186,12 @@ def _spec(name: str, n_embd: int, n_layer: int, n_head: int, num_params: int, **
         num_params=num_params,
         convert=hf_gpt2_to_zoo,
         convert_config=hf_config,
+        peer=peer,
     )
 
 
 GPT2S = [
-    _spec("gpt2", 768, 12, 12, 124439808),
+    _spec("gpt2", 768, 12, 12, 124439808, peer=transformers_peer),
     _spec("gpt2-medium", 1024, 24, 16, 354823168),
     _spec("gpt2-large", 1280, 36, 20, 774030080),
     _spec("gpt2-xl", 1600, 48, 25, 1557611200),

@@ -99,3 +99,13 @@ def test_preprocessing_matches_torchvision_transforms():
     with pytest.raises(ValueError, match="declares no preprocessing"):
         zoo.transforms("unet2d")
 
+
+
+@pytest.mark.parametrize("name", ["resnet50", "vit_base_patch16_224"])
+def test_bench_peers_hold_the_same_weights_and_agree(name):
+    """zoo bench models --peers: the peer library's model, our model with its weights, checked equal on build."""
+    if name.startswith("vit"):
+        pytest.importorskip("timm", reason="the ViT peer is timm (zoo-vision[test])")
+    run = zoo.info(name).peer(1)
+    assert run.unit == "samples/s" and run.units == 1
+    torch.testing.assert_close(run.ours(), run.theirs(), atol=1e-3, rtol=1e-3)

@@ -8,6 +8,24 @@ import zoo
 IMAGENET = zoo.Preprocessing(resize=256, crop=224, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
 
 
+def peer_run(name: str, peer: torch.nn.Module, label: str, batch_size: int) -> zoo.PeerRun:
+    """`name` holding `peer`'s weights, both timed on the same batch of images (zoo bench models --peers),
+    after a check that they give the same logits."""
+    model = zoo.load(name)
+    model.load_state_dict(peer.state_dict())
+    peer.eval()
+    (images,) = zoo.info(name).example_inputs(batch_size)
+
+    def run(m):
+        def call():
+            with torch.no_grad():
+                return m(images)
+        return call
+
+    torch.testing.assert_close(run(model)(), run(peer)(), atol=1e-3, rtol=1e-3)
+    return zoo.PeerRun(label, run(model), run(peer), batch_size, "samples/s")
+
+
 def image_inputs(config, batch_size):
     """A batch of random images at the configured size and channels."""
     g = torch.Generator().manual_seed(0)

@@ -15,7 +15,7 @@ from torch import nn
 
 import zoo
 from zoo.nn import Attention, Conv2d, LinearAct, channels_last
-from zoo_vision.common import image_inputs
+from zoo_vision.common import image_inputs, peer_run
 
 # timm's augreg weights (vit_*_patch16_224.augreg*_in1k): crop 0.9 (resize 248), bicubic, mean = std = 0.5.
 # torchvision's vit_b_16 weights expect the ImageNet statistics instead (zoo_vision.common.IMAGENET).
@@ -133,7 +133,15 @@ def torchvision_vit_to_timm(state_dict: dict) -> dict:
     return renamed
 
 
-def _spec(size: str, dim: int, num_heads: int, num_params: int) -> zoo.ModelSpec:
+def timm_vit_base(batch_size: int) -> zoo.PeerRun:
+    """vit_base_patch16_224 vs timm's, same weights, 224x224 images."""
+    import timm
+
+    return peer_run("vit_base_patch16_224", timm.create_model("vit_base_patch16_224", pretrained=False),
+                    "timm, 224x224", batch_size)
+
+
+def _spec(size: str, dim: int, num_heads: int, num_params: int, peer=None) -> zoo.ModelSpec:
     return zoo.ModelSpec(
         name=f"vit_{size}_patch16_224",
         builder=VisionTransformer,
@@ -147,7 +155,8 @@ def _spec(size: str, dim: int, num_heads: int, num_params: int) -> zoo.ModelSpec
         num_params=num_params,
         convert=torchvision_vit_to_timm,
         preprocessing=TIMM_AUGREG,
+        peer=peer,
     )
 
 
-VITS = [_spec("tiny", 192, 3, 5717416), _spec("small", 384, 6, 22050664), _spec("base", 768, 12, 86567656)]
+VITS = [_spec("tiny", 192, 3, 5717416), _spec("small", 384, 6, 22050664), _spec("base", 768, 12, 86567656, peer=timm_vit_base)]
