@@ -6,7 +6,7 @@ import pytest
 
 @pytest.fixture
 def write_dicom_series():
-    pydicom = pytest.importorskip("pydicom", reason="the DICOM tests need pydicom (zoo-medical[test])")
+    pytest.importorskip("pydicom", reason="the DICOM tests need pydicom (zoo-medical[test])")
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 

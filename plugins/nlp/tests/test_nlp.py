@@ -19,3 +19,9 @@ def test_lstm_classifier_matches_plain_torch(mode):
         torch.testing.assert_close(model(tokens), expected, atol=1e-6, rtol=1e-5)
         probs = model.predict_proba(tokens)
     torch.testing.assert_close(probs.sum(-1), torch.ones(4))
+
+
+def test_bench_peer_is_the_same_network_on_torch_nn():
+    run = zoo.info("lstm_classifier").peer(2)
+    assert run.label.startswith("torch.nn.LSTM") and run.units == 2
+    torch.testing.assert_close(run.ours(), run.theirs(), atol=1e-5, rtol=1e-5)

@@ -38,6 +38,33 @@ def _tokens(config, batch_size):
     return (torch.randint(1, config["vocab_size"], (batch_size, 32), generator=g),)
 
 
+class TorchLSTMClassifier(LSTMClassifier):
+    """The same network on torch.nn.LSTM and torch.nn.Linear (same state_dict keys): the peer."""
+
+    def __init__(self, **config):
+        super().__init__(**config)
+        self.lstm = nn.LSTM(self.lstm.input_size, self.lstm.hidden_size, batch_first=True)
+        self.dense = nn.Sequential(nn.Linear(self.dense.in_features, self.dense.out_features), nn.ReLU())
+
+
+def torch_nn_peer(batch_size: int) -> zoo.PeerRun:
+    """lstm_classifier vs the same network on torch.nn.LSTM, same weights, 32-token sequences."""
+    spec = zoo.info("lstm_classifier")
+    model = spec.build()
+    peer = TorchLSTMClassifier(**spec.default_config).eval()
+    peer.load_state_dict({k.replace("dense.", "dense.0."): v for k, v in model.state_dict().items()})
+    (tokens,) = spec.example_inputs(batch_size)
+
+    def run(m):
+        def call():
+            with torch.no_grad():
+                return m(tokens)
+        return call
+
+    torch.testing.assert_close(run(model)(), run(peer)(), atol=1e-5, rtol=1e-5)
+    return zoo.PeerRun("torch.nn.LSTM, 32 tokens", run(model), run(peer), batch_size, "samples/s")
+
+
 LSTM_CLASSIFIER = zoo.ModelSpec(
     name="lstm_classifier",
     builder=LSTMClassifier,
@@ -48,4 +75,5 @@ LSTM_CLASSIFIER = zoo.ModelSpec(
     paper="https://www.bioinf.jku.at/publications/older/2604.pdf (Hochreiter & Schmidhuber 1997)",
     ops=("bias_act", "lstm"),
     num_params=2708866,
+    peer=torch_nn_peer,
 )

@@ -101,7 +101,7 @@ def test_preprocessing_matches_torchvision_transforms():
 
 
 
-@pytest.mark.parametrize("name", ["resnet50", "vit_base_patch16_224"])
+@pytest.mark.parametrize("name", ["resnet50", "vgg11_bn", "alexnet", "vit_base_patch16_224"])
 def test_bench_peers_hold_the_same_weights_and_agree(name):
     """zoo bench models --peers: the peer library's model, our model with its weights, checked equal on build."""
     if name.startswith("vit"):

@@ -26,6 +26,15 @@ def peer_run(name: str, peer: torch.nn.Module, label: str, batch_size: int) -> z
     return zoo.PeerRun(label, run(model), run(peer), batch_size, "samples/s")
 
 
+def torchvision_peer(name: str):
+    """ModelSpec.peer for `name` against torchvision's model of the same name, 224x224 images."""
+    def peer(batch_size: int) -> zoo.PeerRun:
+        import torchvision
+
+        return peer_run(name, getattr(torchvision.models, name)(), "torchvision, 224x224", batch_size)
+    return peer
+
+
 def image_inputs(config, batch_size):
     """A batch of random images at the configured size and channels."""
     g = torch.Generator().manual_seed(0)

@@ -14,7 +14,7 @@ from torch import nn
 
 import zoo
 from zoo.nn import Conv2d, channels_last
-from zoo_vision.common import IMAGENET, image_inputs, peer_run
+from zoo_vision.common import IMAGENET, image_inputs, torchvision_peer
 
 
 class BasicBlock(nn.Module):
@@ -110,14 +110,7 @@ class ResNet(nn.Module):
 BLOCKS = {"basic": BasicBlock, "bottleneck": Bottleneck}
 
 
-def torchvision_resnet50(batch_size: int) -> zoo.PeerRun:
-    """resnet50 vs torchvision's, same weights, 224x224 images."""
-    import torchvision
-
-    return peer_run("resnet50", torchvision.models.resnet50(), "torchvision, 224x224", batch_size)
-
-
-def _spec(depth: int, block: str, layers: tuple[int, ...], num_params: int, peer=None) -> zoo.ModelSpec:
+def _spec(depth: int, block: str, layers: tuple[int, ...], num_params: int) -> zoo.ModelSpec:
     return zoo.ModelSpec(
         name=f"resnet{depth}",
         builder=ResNet,
@@ -129,14 +122,14 @@ def _spec(depth: int, block: str, layers: tuple[int, ...], num_params: int, peer
         ops=("conv",),
         num_params=num_params,
         preprocessing=IMAGENET,
-        peer=peer,
+        peer=torchvision_peer(f"resnet{depth}"),
     )
 
 
 RESNETS = [
     _spec(18, "basic", (2, 2, 2, 2), 11689512),
     _spec(34, "basic", (3, 4, 6, 3), 21797672),
-    _spec(50, "bottleneck", (3, 4, 6, 3), 25557032, peer=torchvision_resnet50),
+    _spec(50, "bottleneck", (3, 4, 6, 3), 25557032),
     _spec(101, "bottleneck", (3, 4, 23, 3), 44549160),
     _spec(152, "bottleneck", (3, 8, 36, 3), 60192808),
 ]

@@ -13,7 +13,7 @@ from torch import nn
 
 import zoo
 from zoo.nn import Conv2d, channels_last
-from zoo_vision.common import IMAGENET, image_inputs
+from zoo_vision.common import IMAGENET, image_inputs, torchvision_peer
 
 # Output channels per conv, "M" a 2x2 max-pool: configurations A, B, D, E of the paper.
 LAYOUTS = {
@@ -132,6 +132,7 @@ def _vgg_spec(depth: int, batch_norm: bool) -> zoo.ModelSpec:
         num_params=_VGG_PARAMS[depth, batch_norm],
         convert=timm_vgg_to_torchvision,
         preprocessing=IMAGENET,
+        peer=torchvision_peer(f"vgg{depth}{'_bn' if batch_norm else ''}"),
     )
 
 
@@ -148,4 +149,5 @@ ALEXNET = zoo.ModelSpec(
     ops=("conv",),
     num_params=61100840,
     preprocessing=IMAGENET,
+    peer=torchvision_peer("alexnet"),
 )
