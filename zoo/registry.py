@@ -35,6 +35,14 @@ class PeerRun:
     unit: str  # "samples/s" or "tokens/s"
 
 
+def recipe_length(epochs: int | None, default: int) -> int:
+    """How long a ModelSpec.train recipe runs: `epochs` as given (a positive int), or its default."""
+    length = default if epochs is None else epochs
+    if not isinstance(length, int) or length < 1:
+        raise ValueError(f"argument 'epochs' must be a positive int, got {length!r}")
+    return length
+
+
 class UnknownModelError(KeyError):
     """No model of that name is registered; the message suggests close names."""
 

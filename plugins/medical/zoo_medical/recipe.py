@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import zoo
+from zoo.registry import recipe_length
 from zoo_medical.metrics import dice
 
 SIZE, NOISE, CHANNELS = 32, 0.35, (8, 16, 32)
@@ -52,9 +53,7 @@ def soft_dice_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 def train_unet3d(epochs: int | None = None, seed: int = 0,
                  log: Callable[[str], None] = print) -> tuple[nn.Module, dict[str, float]]:
     """Adam at 3e-3 for 150 steps (`epochs` counts steps of fresh volumes here), batches of 4."""
-    steps = STEPS if epochs is None else epochs
-    if not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"argument 'epochs' must be a positive int, got {steps!r}")
+    steps = recipe_length(epochs, STEPS)
     torch.manual_seed(seed)
     data = torch.Generator().manual_seed(2 * seed + 1)  # odd seeds train, seed 0 makes the test volumes
     model = zoo.load("unet3d", channels=CHANNELS)

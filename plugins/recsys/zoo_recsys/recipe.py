@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import zoo
+from zoo.registry import recipe_length
 from zoo_recsys.ranking import ndcg_at_k, popularity_scores, recall_at_k, top_k
 
 NUM_ITEMS, NUM_CLUSTERS, NUM_USERS, LENGTH, NOISE = 500, 10, 2000, 20, 0.1
@@ -47,9 +48,7 @@ def evaluate(ranked: torch.Tensor, held_out: torch.Tensor, prefix: str) -> dict[
 def train_next_item(name: str, epochs: int | None = None, seed: int = 0,
                     log: Callable[[str], None] = print) -> tuple[nn.Module, dict[str, float]]:
     """Adam, full-softmax cross-entropy on every position; Recall@10 and NDCG@10 against popularity."""
-    epochs = EPOCHS if epochs is None else epochs
-    if not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"argument 'epochs' must be a positive int, got {epochs!r}")
+    epochs = recipe_length(epochs, EPOCHS)
     histories = planted_histories()
     inputs, targets = histories[:, :-2], histories[:, 1:-1]  # the last item is held out
     test_inputs, held_out = histories[:, :-1], histories[:, -1]

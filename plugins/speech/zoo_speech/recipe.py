@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import zoo
+from zoo.registry import recipe_length
 from zoo_speech.features import hz_to_mel, mel_to_hz
 from zoo_speech.text import character_error_rate, ctc_greedy_decode
 
@@ -57,9 +58,7 @@ def batch(g: torch.Generator, count: int) -> tuple[torch.Tensor, torch.Tensor, l
 def train_deepspeech2(epochs: int | None = None, seed: int = 0,
                       log: Callable[[str], None] = print) -> tuple[nn.Module, dict[str, float]]:
     """Adam at 4e-3 for 400 steps (`epochs` counts steps of fresh utterances here), batches of 16."""
-    steps = STEPS if epochs is None else epochs
-    if not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"argument 'epochs' must be a positive int, got {steps!r}")
+    steps = recipe_length(epochs, STEPS)
     torch.manual_seed(seed)
     data = torch.Generator().manual_seed(2 * seed + 1)  # odd seeds train, seed 0 makes the test utterances
     model = zoo.load("deepspeech2", **MODEL)
