@@ -1,4 +1,4 @@
-"""Token generation for the decoder-only models: greedy, top-k and top-p sampling, with or without a KV cache.
+"""Token generation (GPT-2, and T5's decoder): greedy, top-k and top-p sampling, with or without a KV cache.
 
 A model plugs in with `step(input_ids, attention_mask, caches) -> next-token logits (B, V)`
 where `caches` is None (recompute the whole prefix) or the model's per-layer

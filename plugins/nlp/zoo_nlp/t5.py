@@ -21,6 +21,7 @@ from torch import nn
 import zoo
 from zoo.nn import KVCache
 from zoo.ops import scaled_dot_product_attention
+from zoo_nlp import generation
 
 FEED_FORWARDS = ("relu", "gated-gelu")
 
@@ -248,18 +249,10 @@ class T5(nn.Module):
             return torch.stack([self._beam_search(encoded[i:i + 1], None if attention_mask is None else
                                                   attention_mask[i:i + 1], max_new_tokens, num_beams)
                                 for i in range(len(encoded))])
-        tokens = torch.full((len(encoded), 1), self.decoder_start_token_id, device=encoded.device)
-        caches = [(KVCache(), KVCache()) for _ in self.decoder.block] if use_cache else None
-        finished = torch.zeros(len(encoded), dtype=torch.bool, device=encoded.device)
-        for _ in range(max_new_tokens):
-            feed = tokens[:, -1:] if use_cache else tokens
-            next_token = self.decode(feed, encoded, attention_mask, caches)[:, -1].argmax(-1)
-            next_token = torch.where(finished, self.decoder_start_token_id, next_token)
-            finished |= next_token == self.eos_token_id
-            tokens = torch.cat((tokens, next_token[:, None]), dim=1)
-            if finished.all():
-                break
-        return tokens
+        start = torch.full((len(encoded), 1), self.decoder_start_token_id, device=encoded.device)
+        return generation.generate(_DecoderSteps(self, encoded, attention_mask), start, max_new_tokens,
+                                   eos_token_id=self.eos_token_id, pad_token_id=self.decoder_start_token_id,
+                                   use_cache=use_cache)
 
     def _beam_search(self, encoded: torch.Tensor, mask: torch.Tensor | None, steps: int, beams: int) -> torch.Tensor:
         """One input's best sequence by log-probability among `beams` partial hypotheses kept at each step;
@@ -283,6 +276,20 @@ class T5(nn.Module):
             hypotheses = torch.cat((hypotheses[rows], continuing[:, None]), dim=1)
         best = hypotheses[scores.argmax()]
         return F.pad(best, (0, 1 + steps - len(best)), value=pad)
+
+
+class _DecoderSteps:
+    """T5's decoder over one encoder output, in zoo_nlp.generation's step protocol (greedy decoding)."""
+
+    def __init__(self, model: T5, encoded: torch.Tensor, attention_mask: torch.Tensor | None):
+        self.model, self.encoded, self.attention_mask = model, encoded, attention_mask
+
+    def new_caches(self) -> list[tuple[KVCache, KVCache]]:
+        return [(KVCache(), KVCache()) for _ in self.model.decoder.block]
+
+    def step(self, tokens: torch.Tensor, decoder_mask: torch.Tensor, caches) -> torch.Tensor:
+        """decoder_mask is all ones (decoder tokens are never padding while generating) and unused."""
+        return self.model.decode(tokens, self.encoded, self.attention_mask, caches)[:, -1]
 
 
 def hf_config(config: dict) -> dict:
