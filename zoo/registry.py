@@ -34,6 +34,16 @@ class PeerRun:
     units: int  # samples or tokens per call
     unit: str  # "samples/s" or "tokens/s"
 
+    @classmethod
+    def forward(cls, label: str, ours: nn.Module, theirs: nn.Module, inputs: tuple, units: int) -> "PeerRun":
+        """The common workload: each model's forward on the same `inputs`, without autograd, in samples/s."""
+        def call(model: nn.Module) -> Callable[[], Any]:
+            def run():
+                with torch.no_grad():
+                    return model(*inputs)
+            return run
+        return cls(label, call(ours), call(theirs), units, "samples/s")
+
 
 def recipe_length(epochs: int | None, default: int) -> int:
     """How long a ModelSpec.train recipe runs: `epochs` as given (a positive int), or its default."""

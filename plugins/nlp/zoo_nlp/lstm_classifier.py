@@ -53,16 +53,9 @@ def torch_nn_peer(batch_size: int) -> zoo.PeerRun:
     model = spec.build()
     peer = TorchLSTMClassifier(**spec.default_config).eval()
     peer.load_state_dict({k.replace("dense.", "dense.0."): v for k, v in model.state_dict().items()})
-    (tokens,) = spec.example_inputs(batch_size)
-
-    def run(m):
-        def call():
-            with torch.no_grad():
-                return m(tokens)
-        return call
-
-    torch.testing.assert_close(run(model)(), run(peer)(), atol=1e-5, rtol=1e-5)
-    return zoo.PeerRun("torch.nn.LSTM, 32 tokens", run(model), run(peer), batch_size, "samples/s")
+    run = zoo.PeerRun.forward("torch.nn.LSTM, 32 tokens", model, peer, spec.example_inputs(batch_size), batch_size)
+    torch.testing.assert_close(run.ours(), run.theirs(), atol=1e-5, rtol=1e-5)
+    return run
 
 
 LSTM_CLASSIFIER = zoo.ModelSpec(

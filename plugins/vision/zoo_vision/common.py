@@ -14,16 +14,9 @@ def peer_run(name: str, peer: torch.nn.Module, label: str, batch_size: int) -> z
     model = zoo.load(name)
     model.load_state_dict(peer.state_dict())
     peer.eval()
-    (images,) = zoo.info(name).example_inputs(batch_size)
-
-    def run(m):
-        def call():
-            with torch.no_grad():
-                return m(images)
-        return call
-
-    torch.testing.assert_close(run(model)(), run(peer)(), atol=1e-3, rtol=1e-3)
-    return zoo.PeerRun(label, run(model), run(peer), batch_size, "samples/s")
+    run = zoo.PeerRun.forward(label, model, peer, zoo.info(name).example_inputs(batch_size), batch_size)
+    torch.testing.assert_close(run.ours(), run.theirs(), atol=1e-3, rtol=1e-3)
+    return run
 
 
 def torchvision_peer(name: str):
