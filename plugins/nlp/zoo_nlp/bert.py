@@ -18,6 +18,7 @@ from torch import nn
 
 import zoo
 from zoo.nn import Attention, LinearAct
+from zoo_nlp.examples import random_tokens
 
 HEADS = ("mlm", "classification")
 
@@ -185,11 +186,6 @@ def transformers_peer(batch_size: int) -> zoo.PeerRun:
     return zoo.PeerRun("transformers, masked-LM logits, 128 tokens", ours, theirs, batch_size, "samples/s")
 
 
-def _tokens(config, batch_size):
-    g = torch.Generator().manual_seed(0)
-    return (torch.randint(0, config["vocab_size"], (batch_size, 16), generator=g),)
-
-
 def _spec(name: str, hidden: int, layers: int, heads: int, num_params: int, peer=None, **extra) -> zoo.ModelSpec:
     config = {"vocab_size": 30522, "hidden_size": hidden, "num_layers": layers, "num_heads": heads,
               "intermediate_size": 4 * hidden, "max_positions": 512, "type_vocab_size": 2, "layer_norm_eps": 1e-12,
@@ -199,7 +195,7 @@ def _spec(name: str, hidden: int, layers: int, heads: int, num_params: int, peer
         builder=BERT,
         domain="nlp",
         task="fill-mask",
-        inputs=_tokens,
+        inputs=random_tokens,
         default_config=config,
         paper="https://arxiv.org/abs/1810.04805",
         ops=("attention", "bias_act"),

@@ -20,6 +20,7 @@ from torch import nn
 import zoo
 from zoo.nn import Attention, KVCache, LinearAct
 from zoo_nlp import generation
+from zoo_nlp.examples import random_tokens
 
 
 class MLP(nn.Module):
@@ -166,11 +167,6 @@ def transformers_peer(batch_size: int) -> zoo.PeerRun:
                        "tokens/s")
 
 
-def _tokens(config, batch_size):
-    g = torch.Generator().manual_seed(0)
-    return (torch.randint(0, config["vocab_size"], (batch_size, 16), generator=g),)
-
-
 def _spec(name: str, n_embd: int, n_layer: int, n_head: int, num_params: int, peer=None, **extra) -> zoo.ModelSpec:
     config = {"vocab_size": 50257, "n_positions": 1024, "n_embd": n_embd, "n_layer": n_layer, "n_head": n_head,
               "layer_norm_epsilon": 1e-5, "dropout": 0.1, **extra}
@@ -179,7 +175,7 @@ def _spec(name: str, n_embd: int, n_layer: int, n_head: int, num_params: int, pe
         builder=GPT2,
         domain="nlp",
         task="text-generation",
-        inputs=_tokens,
+        inputs=random_tokens,
         default_config=config,
         paper="https://cdn.openai.com/better-language-models/language_models_are_unsupervised_multitask_learners.pdf",
         ops=("attention", "bias_act"),
