@@ -12,7 +12,7 @@ from zoo.bench import attention as attention_cases
 from zoo.bench import bias_act as bias_act_cases
 from zoo.bench import conv as conv_cases
 from zoo.bench import recurrent as recurrent_cases
-from zoo.bench import report, runner
+from zoo.bench import memory, report, runner
 from zoo.bench.cli import add_bench_parser  # noqa: F401  (the CLI wiring imports cleanly)
 from zoo import cli
 
@@ -76,10 +76,38 @@ def test_outputs_json_markdown_png_and_compare(tmp_path, capsys):
     assert "2.00" in capsys.readouterr().out
 
 
-def test_model_rows_compare_backends():
-    row = runner.run_model(zoo.list_models()[0], batch_size=2, threads=1, rounds=1)
+def test_model_rows_compare_backends_and_report_peak_memory():
+    name = zoo.list_models()[0]
+    row = runner.run_model(name, batch_size=2, threads=1, rounds=1)
     assert row["status"] == "ok", row
     assert row["throughput"] > 0
+    weights_mb = zoo.info(name).num_params * 4 / 2**20
+    assert row["zoo_peak_mb"] > weights_mb and row["torch_peak_mb"] > weights_mb
+    assert "peak MB" in report.markdown(report.environment(1, "test"), [row])
+
+
+def test_peak_memory_is_the_high_water_mark_of_allocations():
+    import torch
+
+    def two_live_then_one():
+        a = torch.empty(2**18)  # 1 MiB
+        b = torch.empty(2**19)  # 2 MiB, while a is live
+        del a, b
+        torch.empty(2**18)
+
+    assert memory.peak_allocated_bytes(two_live_then_one) == 3 * 2**20
+
+
+def test_flash_attention_never_holds_the_score_matrix():
+    import torch
+
+    q, k, v = torch.randn(3, 1, 1, 2048, 16).unbind(0)
+    scores_bytes = 2048 * 2048 * 4
+    with zoo.ops.backend("ext"):
+        ours = memory.peak_allocated_bytes(lambda: zoo.ops.scaled_dot_product_attention(q, k, v))
+    with zoo.ops.backend("torch"):
+        reference = memory.peak_allocated_bytes(lambda: zoo.ops.scaled_dot_product_attention(q, k, v))
+    assert ours < scores_bytes / 8 < scores_bytes <= reference
 
 
 def test_shapes_file_and_percent_of_a_given_peak(tmp_path):

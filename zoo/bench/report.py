@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 import zoo
@@ -77,18 +78,36 @@ def _fmt(row: dict, key: str, spec: str = ".3f") -> str:
     return "-" if value is None else format(value, spec)
 
 
+COLUMNS = ("case", "dtype", "dir", "status", "zoo ms", "baseline ms", "speedup (p20-p80)", "zoo throughput",
+           "peak MB (zoo / baseline)")
+
+
+def _status(r: dict) -> str:
+    if r["status"] == "failed":
+        return f"failed (err {r.get('max_abs_err', float('nan')):.2g})"
+    if r["status"] == "error":
+        return f"error {r.get('error', '')}"
+    return r["status"]
+
+
+def _peak_memory(r: dict) -> str:
+    return f"{r['zoo_peak_mb']:.1f} / {r['torch_peak_mb']:.1f}" if "zoo_peak_mb" in r else "-"
+
+
+def _cells(r: dict) -> list[str]:
+    """One row's cells, in COLUMNS order; the same for the screen and Markdown."""
+    speed = "-" if "speedup" not in r else f"{r['speedup']:.2f}x ({r['speedup_lo']:.2f}-{r['speedup_hi']:.2f})"
+    return [f"{r['family']}: {r['case']}", r["dtype"], r["direction"], _status(r),
+            _fmt(r, "zoo_ms"), _fmt(r, "torch_ms"), speed, _throughput(r), _peak_memory(r)]
+
+
 def print_table(rows: list[dict], console: Console | None = None) -> None:
-    table = Table("case", "dtype", "dir", "status", "zoo ms", "baseline ms", "speedup (p20-p80)", "zoo throughput")
+    table = Table(*COLUMNS)
     for r in rows:
-        status = r["status"] if r["status"] != "ok" else "[green]ok[/green]"
-        if r["status"] == "failed":
-            status = f"[red]failed[/red] (err {r.get('max_abs_err', float('nan')):.2g})"
-        elif r["status"] == "error":
-            status = f"[red]error[/red] {r.get('error', '')}"
-        speed = "-" if "speedup" not in r else f"{r['speedup']:.2f}x ({r['speedup_lo']:.2f}-{r['speedup_hi']:.2f})"
-        throughput = _throughput(r)
-        table.add_row(f"{r['family']}: {r['case']}", r["dtype"], r["direction"], status,
-                      _fmt(r, "zoo_ms"), _fmt(r, "torch_ms"), speed, throughput)
+        cells = _cells(r)
+        if r["status"] != "ok":
+            cells[3] = f"[red]{escape(cells[3])}[/red]"
+        table.add_row(*cells)
     (console or wide_console()).print(table)
 
 
@@ -113,7 +132,9 @@ def markdown(env: dict, rows: list[dict], source: str | None = None) -> str:
         "do not edit the numbers by hand. Speedup is PyTorch's median time over ours, measured side by "
         "side in one process; p20-p80 of the ratio in brackets. The baseline is PyTorch's own op for op "
         "rows, the reference backend on the same model for model rows, and the library the model comes "
-        "from (transformers, torchvision, timm) with the same weights for peer rows.",
+        "from (transformers, torchvision, timm) with the same weights for peer rows. Peak MB (model rows): "
+        "the weights plus the forward's high-water mark of allocations, from torch.profiler's memory events "
+        "on CPU, with our kernels / with the reference backend.",
         "",
         f"Measured {env['date']} on {env['device_name'] or env['cpu_model']} ({env['threads']} threads), "
         f"torch {env['torch']}, zoo commit {(env['git_commit'] or 'unknown')[:10]}."
@@ -122,14 +143,10 @@ def markdown(env: dict, rows: list[dict], source: str | None = None) -> str:
         f"Measured with: `{env['command']}`"
         + (f" (JSON: `{source}`; regenerate this page with `zoo bench report {source} --markdown FILE`)" if source else ""),
         "",
-        "| case | dtype | dir | status | zoo ms | baseline ms | speedup (p20-p80) | zoo throughput |",
-        "|---|---|---|---|---:|---:|---:|---:|",
+        "| " + " | ".join(COLUMNS) + " |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|",
     ]
-    for r in rows:
-        speed = "-" if "speedup" not in r else f"{r['speedup']:.2f}x ({r['speedup_lo']:.2f}-{r['speedup_hi']:.2f})"
-        throughput = _throughput(r)
-        lines.append(f"| {r['family']}: {r['case']} | {r['dtype']} | {r['direction']} | {r['status']} | "
-                     f"{_fmt(r, 'zoo_ms')} | {_fmt(r, 'torch_ms')} | {speed} | {throughput} |")
+    lines += ["| " + " | ".join(_cells(r)) + " |" for r in rows]
     return "\n".join(lines) + "\n"
 
 

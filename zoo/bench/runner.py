@@ -12,6 +12,7 @@ import torch
 
 import zoo
 from zoo.bench.cases import OpCase
+from zoo.bench.memory import peak_allocated_bytes, state_bytes
 from zoo.bench.timing import time_interleaved
 from zoo.check import within_flash_rule
 from zoo.ops import backend
@@ -103,7 +104,8 @@ def measure_peak_gflops(device: str, threads: int) -> float:
 
 
 def run_model(name: str, *, batch_size: int, threads: int, rounds: int) -> dict:
-    """Latency and throughput of one model, our kernels vs the reference backend."""
+    """Latency, throughput and peak memory (weights + the forward's high-water mark) of one model,
+    our kernels vs the reference backend."""
     row = {"kind": "model", "family": "model", "case": name, "device": "cpu", "dtype": "float32",
            "direction": "fwd", "unit": "samples/s", "batch_size": batch_size}
     try:
@@ -125,10 +127,9 @@ def run_model(name: str, *, batch_size: int, threads: int, rounds: int) -> dict:
             return run
 
         timings = time_interleaved({"zoo": under("ext"), "torch": under("torch")}, threads=threads, rounds=rounds)
-        if torch.cuda.is_available() and next(model.parameters(), torch.empty(0)).is_cuda:
-            torch.cuda.reset_peak_memory_stats()
-            under("ext")()
-            row["peak_mem_mb"] = torch.cuda.max_memory_allocated() / 2**20
+        weights = state_bytes(model)
+        row["zoo_peak_mb"] = (weights + peak_allocated_bytes(under("ext"))) / 2**20
+        row["torch_peak_mb"] = (weights + peak_allocated_bytes(under("torch"))) / 2**20
     except Exception as error:
         row.update(status="error", error=f"{type(error).__name__}: {error}")
         return row
