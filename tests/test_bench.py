@@ -154,3 +154,15 @@ def test_peer_rows_time_both_sides_and_report_a_missing_library(monkeypatch):
         assert row["status"] == status and row["family"] == "peer"
     assert set(calls) == {"ours", "theirs"}
     assert "fakelib" in row["error"]
+
+
+def test_max_params_leaves_out_the_larger_models(monkeypatch):
+    from zoo.bench import cli as bench_cli
+
+    benched = []
+    monkeypatch.setattr(runner, "run_model", lambda name, **kw: benched.append(name))
+    args = cli.build_parser().parse_args(["bench", "models", "--max-params", "250e6"])
+    for job in bench_cli._jobs(args):
+        job()
+    expected = [n for n in zoo.list_models() if zoo.info(n).num_params <= 250e6]
+    assert benched == expected and len(expected) < len(zoo.list_models())

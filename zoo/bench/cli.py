@@ -51,6 +51,8 @@ def add_bench_parser(sub) -> None:
         p.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern over model names")
         p.add_argument("--domain")
         p.add_argument("--batch-size", type=int, default=8)
+        p.add_argument("--max-params", type=float, metavar="N",
+                       help="leave out models with more parameters than N (e.g. 250e6); undeclared counts are kept")
         p.add_argument("--peers", action="store_true",
                        help="also time each model that declares a peer against that library's model "
                             "(transformers, torchvision, timm) with the same weights")
@@ -101,7 +103,8 @@ def _jobs(args: argparse.Namespace) -> list:
                         c, device=args.device, dtype=DTYPES[args.dtype], direction=d,
                         threads=args.threads, rounds=rounds))
     if args.models:
-        names = zoo.list_models(args.pattern, domain=args.domain)
+        names = [n for n in zoo.list_models(args.pattern, domain=args.domain)
+                 if args.max_params is None or (zoo.info(n).num_params or 0) <= args.max_params]
         for name in _smallest_per_plugin(names) if args.quick else names:
             jobs.append(lambda n=name: runner.run_model(n, batch_size=args.batch_size,
                                                         threads=args.threads, rounds=rounds))
