@@ -36,6 +36,15 @@ def test_list_with_patterns_domain_and_task(registry):
     assert registry.names(domain="speech") == []
 
 
+def test_max_params_leaves_out_larger_models_and_keeps_undeclared_ones():
+    r = Registry()
+    r.register_all([toy_spec("small", num_params=39), toy_spec("huge", num_params=10**9), toy_spec("undeclared")],
+                   source="plugin 'x' (zoo-x 1.0)")
+    assert r.names(max_params=1e6) == ["small", "undeclared"]
+    assert r.names(max_params=39) == ["small", "undeclared"]
+    assert r.names(max_params=38) == ["undeclared"]
+
+
 def test_unknown_name_is_a_keyerror_that_suggests(registry):
     with pytest.raises(KeyError) as info:
         registry.get("resnet5")

@@ -24,9 +24,10 @@ from zoo.weights import WeightsSpec
 __version__ = "0.1.0"
 
 
-def list_models(pattern: str = "*", *, domain: str | None = None, task: str | None = None) -> list[str]:
-    """Names of registered models matching an fnmatch `pattern` (and domain/task if given)."""
-    return default_plugins().registry.names(pattern, domain=domain, task=task)
+def list_models(pattern: str = "*", *, domain: str | None = None, task: str | None = None,
+                max_params: float | None = None) -> list[str]:
+    """Names of registered models matching an fnmatch `pattern` (and domain/task/at most max_params if given)."""
+    return default_plugins().registry.names(pattern, domain=domain, task=task, max_params=max_params)
 
 
 def transforms(name: str) -> Preprocessing:

@@ -76,14 +76,27 @@ def _float64(value: Any) -> Any:
     return value.double() if isinstance(value, torch.Tensor) and value.is_floating_point() else value
 
 
-def check_model(name: str, *, batch_size: int = 2, **config: Any) -> CheckResult:
-    """Forward `name` on its example inputs with backend 'ext' and 'torch' and compare.
+def agreement(name: str, candidate: list[torch.Tensor], baseline: list[torch.Tensor], model: torch.nn.Module,
+              inputs: tuple) -> CheckResult:
+    """Whether `candidate` outputs of `model` (called `name`) on `inputs` agree with the eager `baseline` ones.
 
     Outputs within the model tolerance pass. Deep networks at random initialisation
     can grow activations until float32 rounding alone exceeds it; those pass when
-    our error against the model run in float64 is at most twice PyTorch's own
-    (flash-attention's rule), which is what float32 can promise.
+    the candidate's error against the model run in float64 is at most twice the
+    baseline's own (flash-attention's rule), which is what float32 can promise.
     """
+    dtype = baseline[0].dtype if baseline else torch.float32
+    atol, rtol = tolerance(dtype, model=True)
+    max_abs, max_rel, passed = compare(candidate, baseline, atol, rtol)
+    if not passed and dtype == torch.float32:
+        with torch.no_grad(), backend("torch"):
+            oracle = flatten_tensors(copy.deepcopy(model).double()(*map(_float64, inputs)))
+        passed = within_flash_rule(candidate, baseline, oracle, atol)[2]
+    return CheckResult(name, str(dtype).removeprefix("torch."), max_abs, max_rel, atol, rtol, passed)
+
+
+def check_model(name: str, *, batch_size: int = 2, **config: Any) -> CheckResult:
+    """Forward `name` on its example inputs with backend 'ext' and 'torch' and compare (see `agreement`)."""
     spec = zoo.info(name)
     torch.manual_seed(0)
     model = spec.build(**config)
@@ -93,11 +106,4 @@ def check_model(name: str, *, batch_size: int = 2, **config: Any) -> CheckResult
             ours = flatten_tensors(model(*inputs))
         with backend("torch"):
             reference = flatten_tensors(model(*inputs))
-    dtype = reference[0].dtype if reference else torch.float32
-    atol, rtol = tolerance(dtype, model=True)
-    max_abs, max_rel, passed = compare(ours, reference, atol, rtol)
-    if not passed and dtype == torch.float32:
-        with torch.no_grad(), backend("torch"):
-            oracle = flatten_tensors(copy.deepcopy(model).double()(*map(_float64, inputs)))
-        passed = within_flash_rule(ours, reference, oracle, atol)[2]
-    return CheckResult(name, str(dtype).removeprefix("torch."), max_abs, max_rel, atol, rtol, passed)
+    return agreement(name, ours, reference, model, inputs)

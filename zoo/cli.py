@@ -1,4 +1,4 @@
-"""The `zoo` command: list, info, plugins, weights, check, train, doctor, bench."""
+"""The `zoo` command: list, info, plugins, weights, check, capabilities, train, doctor, bench."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import json
 import platform
+import shlex
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -14,6 +15,7 @@ import torch
 from rich.table import Table
 
 import zoo
+from zoo import capabilities
 from zoo.bench.report import wide_console
 from zoo.plugins import PluginLoadError, default_plugins
 
@@ -43,15 +45,46 @@ def _spec_row(spec: zoo.ModelSpec) -> dict[str, Any]:
 
 def cmd_list(args: argparse.Namespace) -> int:
     rows = [_spec_row(zoo.info(n)) for n in zoo.list_models(args.pattern, domain=args.domain, task=args.task)]
+    found = capabilities.load_results() if args.long else {}
+    if args.long:
+        for r in rows:
+            r["capabilities"] = {c: dataclasses.asdict(o) for c, o in found.get(r["name"], {}).items()}
     if args.json:
         _print_json(rows)
         return 0
-    table = Table("name", "domain", "task", "params", "zoo ops", "source")
+    table = Table("name", "domain", "task", "params", "zoo ops", "source",
+                  *(("compile", "export", "onnx") if args.long else ()))
     for r in rows:
         params = f"{r['num_params']:,}" if r["num_params"] is not None else "?"
-        table.add_row(r["name"], r["domain"], r["task"], params, ", ".join(r["ops"]), r["source"])
+        long = [r["capabilities"].get(c, {}).get("summary", "-") for c in capabilities.CHECKS] if args.long else []
+        table.add_row(r["name"], r["domain"], r["task"], params, ", ".join(r["ops"]), r["source"], *long)
     console.print(table)
     console.print(f"{len(rows)} model(s)")
+    if args.long:
+        console.print(f"compile/export/onnx: as `zoo capabilities` last found them on this machine "
+                      f"({capabilities.results_path()}); '-' is not checked yet", highlight=False)
+    return 0
+
+
+def cmd_capabilities(args: argparse.Namespace) -> int:
+    names = zoo.list_models(args.pattern, domain=args.domain, max_params=args.max_params)
+    checks = tuple(args.check or capabilities.CHECKS)
+    found = {}
+    for name in names:
+        console.print(f"checking {name} ...", highlight=False)
+        found[name] = capabilities.check_capabilities(name, checks, batch_size=args.batch_size)
+    path = capabilities.save_results(found)
+    if args.json:
+        _print_json({m: {c: dataclasses.asdict(o) for c, o in outcomes.items()} for m, outcomes in found.items()})
+    else:
+        table = Table("model", "check", "result", "detail")
+        for model, outcomes in found.items():
+            for check, o in outcomes.items():
+                table.add_row(model, check, o.summary if o.ok else f"[red]{o.summary}[/red]", o.detail)
+        console.print(table)
+        console.print(f"saved to {path} (zoo list --long shows it)", highlight=False)
+    if args.readme:
+        capabilities.update_readme(Path(args.readme), capabilities.load_results(), "zoo " + shlex.join(sys.argv[1:]))
     return 0
 
 
@@ -189,6 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern, e.g. 'res*'")
     p.add_argument("--domain")
     p.add_argument("--task")
+    p.add_argument("--long", action="store_true", help="add torch.compile/export/ONNX as `zoo capabilities` found them")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_list)
 
@@ -211,6 +245,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=2)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("capabilities", help="run torch.compile, torch.export and ONNX export on models and record what works")
+    p.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern over model names")
+    p.add_argument("--domain")
+    p.add_argument("--max-params", type=float, metavar="N", help="leave out models with more parameters than N")
+    p.add_argument("--check", action="append", choices=capabilities.CHECKS, help="repeatable; default all")
+    p.add_argument("--batch-size", type=int, default=2)
+    p.add_argument("--readme", metavar="FILE", help="rewrite the capability table in this README with every stored result")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_capabilities)
 
     p = sub.add_parser("train", help="run a model's training recipe and save the trained checkpoint")
     p.add_argument("name")

@@ -199,14 +199,17 @@ class Registry:
             message += f". Plugins that failed to load (they may provide it): {failed}"
         return message
 
-    def names(self, pattern: str = "*", *, domain: str | None = None, task: str | None = None) -> list[str]:
-        """Sorted names matching the fnmatch `pattern` and, if given, the domain and task."""
+    def names(self, pattern: str = "*", *, domain: str | None = None, task: str | None = None,
+              max_params: float | None = None) -> list[str]:
+        """Sorted names matching the fnmatch `pattern` and, if given, the domain and task, and with at most
+        `max_params` parameters (a model that declares no count is kept)."""
         return sorted(
             name
             for name, spec in self._specs.items()
             if fnmatch.fnmatchcase(name, pattern)
             and (domain is None or spec.domain == domain)
             and (task is None or spec.task == task)
+            and (max_params is None or (spec.num_params or 0) <= max_params)
         )
 
     def __contains__(self, name: object) -> bool:

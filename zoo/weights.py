@@ -70,10 +70,14 @@ class WeightsSpec:
         return cache_dir() / self.file_name
 
 
+def zoo_home() -> Path:
+    """$ZOO_HOME, by default zoo/ under the user cache directory: what zoo keeps between runs."""
+    return Path(os.environ.get("ZOO_HOME") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "zoo")
+
+
 def cache_dir() -> Path:
-    """$ZOO_HOME/weights, by default under the user cache directory."""
-    home = os.environ.get("ZOO_HOME") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "zoo"
-    return Path(home) / "weights"
+    """$ZOO_HOME/weights."""
+    return zoo_home() / "weights"
 
 
 def sha256_of(path: Path) -> str:

@@ -103,8 +103,7 @@ def _jobs(args: argparse.Namespace) -> list:
                         c, device=args.device, dtype=DTYPES[args.dtype], direction=d,
                         threads=args.threads, rounds=rounds))
     if args.models:
-        names = [n for n in zoo.list_models(args.pattern, domain=args.domain)
-                 if args.max_params is None or (zoo.info(n).num_params or 0) <= args.max_params]
+        names = zoo.list_models(args.pattern, domain=args.domain, max_params=args.max_params)
         for name in _smallest_per_plugin(names) if args.quick else names:
             jobs.append(lambda n=name: runner.run_model(n, batch_size=args.batch_size,
                                                         threads=args.threads, rounds=rounds))
