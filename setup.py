@@ -4,6 +4,7 @@ Knobs (environment):
   ZOO_FORCE_CUDA=1   compile the CUDA sources even if no toolkit is detected
   ZOO_SKIP_CUDA=1    never compile the CUDA sources
   ZOO_DEBUG=1        -O0 -g, no NDEBUG
+  ZOO_SANITIZE=address,undefined   build the CPU kernels with these sanitizers (.ci/sanitize)
   ZOO_CPU_ISA=avx512|avx2|default   the instruction set of the at::vec CPU kernels;
                      defaults to the best one this machine's torch reports. zoo.ops
                      refuses a build whose ISA the running CPU lacks.
@@ -97,20 +98,21 @@ def _extension():
     isa_flags, isa_macros = CPU_ISAS[isa]
     # at::parallel_for is an inline `#pragma omp parallel`: without OpenMP it runs serially.
     cxx = opt + isa_flags + ["-fopenmp", "-fdiagnostics-color=always"]
+    sanitize = [f"-fsanitize={os.environ['ZOO_SANITIZE']}", "-fno-omit-frame-pointer"] if os.environ.get("ZOO_SANITIZE") else []
     # pip's nvidia-* wheels ship headers (cublas, cusparse) that torch's CUDA headers include.
     nvidia_include = glob.glob(os.path.join(sysconfig.get_paths()["purelib"], "nvidia", "cu*", "include"))
     kwargs = dict(
         name="zoo._C",
         include_dirs=[str(ROOT / "csrc")] + (nvidia_include if WITH_CUDA else []),
-        extra_link_args=["-fopenmp"],
+        extra_link_args=["-fopenmp"] + sanitize,
         define_macros=isa_macros + [("ZOO_CPU_ISA", f'"{isa}"')] + ([] if debug else [("NDEBUG", None)]),
     )
     if not WITH_CUDA:
-        return CppExtension(sources=sources, extra_compile_args={"cxx": cxx}, **kwargs)
+        return CppExtension(sources=sources, extra_compile_args={"cxx": cxx + sanitize}, **kwargs)
     archs = _cuda_arch_list()
     kwargs["define_macros"] += [("ZOO_WITH_CUDA", None), ("ZOO_CUDA_ARCHS", f'"{archs}"')]
     nvcc = opt + ["--expt-relaxed-constexpr", "-lineinfo"]
-    return CUDAExtension(sources=sources + cuda_sources, extra_compile_args={"cxx": cxx, "nvcc": nvcc}, **kwargs)
+    return CUDAExtension(sources=sources + cuda_sources, extra_compile_args={"cxx": cxx + sanitize, "nvcc": nvcc}, **kwargs)
 
 
 setup(

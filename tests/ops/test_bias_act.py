@@ -137,3 +137,20 @@ def test_layer_rejects_unknown_activation():
 
 def test_ops_table_lists_every_op_with_its_reference():
     assert zoo.ops.OPS["bias_act"] == (bias_act, bias_act_reference)
+
+
+@pytest.mark.large
+def test_past_two_to_the_31_elements_the_indexing_is_64_bit():
+    """A bfloat16 tensor of 2^31 + 3072 elements (4 GiB, 8 GiB with the result): rows past the 32-bit
+    range get their own bias channel and values, which a wrapped index would mix up."""
+    channels = 1024
+    rows = 2**31 // channels + 3
+    x = torch.zeros(rows, channels, dtype=torch.bfloat16)
+    g = torch.Generator().manual_seed(0)
+    tail = torch.randn(4, channels, generator=g).bfloat16()
+    x[-4:] = tail
+    bias = torch.randn(channels, generator=g).bfloat16()
+    with backend("ext"):
+        y = bias_act(x, bias, "gelu", 1)
+    torch.testing.assert_close(y[-4:], bias_act_reference(tail, bias, "gelu", 1))
+    torch.testing.assert_close(y[0], bias_act_reference(x[0], bias, "gelu", 0))
