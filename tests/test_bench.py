@@ -166,3 +166,12 @@ def test_max_params_leaves_out_the_larger_models(monkeypatch):
         job()
     assert benched == zoo.list_models(max_params=250e6)
     assert "gpt2-xl" in zoo.list_models() and "gpt2-xl" not in benched
+
+
+def test_benchmarks_md_is_generated_from_the_committed_json():
+    from pathlib import Path
+
+    root = Path(__file__).parents[1]
+    data = report.read_json(root / "BENCHMARKS.json")
+    assert (root / "BENCHMARKS.md").read_text() == report.markdown(data["environment"], data["rows"], "BENCHMARKS.json"), (
+        "BENCHMARKS.md was edited by hand: regenerate it with `zoo bench report BENCHMARKS.json --markdown BENCHMARKS.md`")

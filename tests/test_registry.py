@@ -89,3 +89,14 @@ def test_public_api_uses_the_process_registry(plugin_set):
     assert isinstance(zoo.load("mine", width=2), nn.Module)
     with pytest.raises(DuplicateModelError):
         zoo.register_model(toy_spec("mine"))
+
+
+def test_a_peer_forward_is_checked_before_it_is_timed():
+    torch.manual_seed(0)
+    ours, same, other = nn.Linear(8, 3), nn.Linear(8, 3), nn.Linear(8, 3)
+    same.load_state_dict(ours.state_dict())
+    inputs = (torch.randn(4, 8),)
+    run = zoo.PeerRun.forward("same weights", ours, same, inputs, units=4)
+    torch.testing.assert_close(run.ours(), run.theirs(), rtol=0, atol=0)
+    with pytest.raises(AssertionError, match="our Linear and other weights disagree"):
+        zoo.PeerRun.forward("other weights", ours, other, inputs, units=4)

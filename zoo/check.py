@@ -76,21 +76,22 @@ def _float64(value: Any) -> Any:
     return value.double() if isinstance(value, torch.Tensor) and value.is_floating_point() else value
 
 
-def agreement(name: str, candidate: list[torch.Tensor], baseline: list[torch.Tensor], model: torch.nn.Module,
+def agreement(name: str, candidate: list[torch.Tensor], baseline: list[torch.Tensor], baseline_model: torch.nn.Module,
               inputs: tuple) -> CheckResult:
-    """Whether `candidate` outputs of `model` (called `name`) on `inputs` agree with the eager `baseline` ones.
+    """Whether `candidate` outputs (of the model called `name`) on `inputs` agree with `baseline_model`'s, `baseline`.
 
     Outputs within the model tolerance pass. Deep networks at random initialisation
     can grow activations until float32 rounding alone exceeds it; those pass when
-    the candidate's error against the model run in float64 is at most twice the
-    baseline's own (flash-attention's rule), which is what float32 can promise.
+    the candidate's error against `baseline_model` run in float64 on the reference
+    ops is at most twice the baseline's own (flash-attention's rule), which is what
+    float32 can promise.
     """
     dtype = baseline[0].dtype if baseline else torch.float32
     atol, rtol = tolerance(dtype, model=True)
     max_abs, max_rel, passed = compare(candidate, baseline, atol, rtol)
     if not passed and dtype == torch.float32:
         with torch.no_grad(), backend("torch"):
-            oracle = flatten_tensors(copy.deepcopy(model).double()(*map(_float64, inputs)))
+            oracle = flatten_tensors(copy.deepcopy(baseline_model).double()(*map(_float64, inputs)))
         passed = within_flash_rule(candidate, baseline, oracle, atol)[2]
     return CheckResult(name, str(dtype).removeprefix("torch."), max_abs, max_rel, atol, rtol, passed)
 

