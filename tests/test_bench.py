@@ -68,12 +68,26 @@ def test_outputs_json_markdown_png_and_compare(tmp_path, capsys):
     slower = json.loads(out.read_text())
     for r in slower["rows"]:
         r["zoo_ms"] *= 2
-    changes = report.compare(data, slower)
+    changes = report.compare(data["rows"], slower["rows"])
     assert changes and all(c["time_ratio"] == pytest.approx(2.0) for c in changes)
     (tmp_path / "slower.json").write_text(json.dumps(slower))
     capsys.readouterr()
     assert cli.main(["bench", "compare", str(out), str(tmp_path / "slower.json")]) == 0
     assert "2.00" in capsys.readouterr().out
+
+    # several runs (another machine, a later fix) make one page, a section each, and one combined file
+    slower["environment"]["cpu_model"] = "Other CPU"
+    (tmp_path / "slower.json").write_text(json.dumps(slower))
+    both = tmp_path / "both.json"
+    assert cli.main(["bench", "report", str(out), str(tmp_path / "slower.json"), "--json", str(both),
+                     "--markdown", str(tmp_path / "both.md")]) == 0
+    assert [r["environment"]["cpu_model"] for r in report.read_runs(both)] == [data["environment"]["cpu_model"], "Other CPU"]
+    page = (tmp_path / "both.md").read_text()
+    assert page.count("\n## ") == 2 and "## Other CPU, 1 threads" in page
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    with pytest.raises(ValueError, match="not a zoo bench JSON file"):
+        report.read_runs(bad)
 
 
 def test_model_rows_compare_backends_and_report_peak_memory():
@@ -83,7 +97,7 @@ def test_model_rows_compare_backends_and_report_peak_memory():
     assert row["throughput"] > 0
     weights_mb = zoo.info(name).num_params * 4 / 2**20
     assert row["zoo_peak_mb"] > weights_mb and row["torch_peak_mb"] > weights_mb
-    assert "peak MB" in report.markdown(report.environment(1, "test"), [row])
+    assert "peak MB" in report.markdown([{"environment": report.environment(1, "test"), "rows": [row]}])
 
 
 def test_peak_memory_is_the_high_water_mark_of_allocations():
@@ -172,6 +186,6 @@ def test_benchmarks_md_is_generated_from_the_committed_json():
     from pathlib import Path
 
     root = Path(__file__).parents[1]
-    data = report.read_json(root / "BENCHMARKS.json")
-    assert (root / "BENCHMARKS.md").read_text() == report.markdown(data["environment"], data["rows"], "BENCHMARKS.json"), (
+    runs = report.read_runs(root / "BENCHMARKS.json")
+    assert (root / "BENCHMARKS.md").read_text() == report.markdown(runs, "BENCHMARKS.json"), (
         "BENCHMARKS.md was edited by hand: regenerate it with `zoo bench report BENCHMARKS.json --markdown BENCHMARKS.md`")

@@ -73,8 +73,9 @@ def add_bench_parser(sub) -> None:
     _output_args(p)
     p.set_defaults(func=run, ops=True, models=True)
 
-    p = bsub.add_parser("report", help="table, Markdown and plot regenerated from a --json run")
-    p.add_argument("run", help="a file written by --json")
+    p = bsub.add_parser("report", help="table, Markdown and plot regenerated from --json runs (several make one page)")
+    p.add_argument("runs", nargs="+", metavar="RUN.json", help="files written by --json (or by report --json)")
+    p.add_argument("--json", metavar="FILE", help="write the runs combined into one file")
     p.add_argument("--markdown", metavar="FILE")
     p.add_argument("--plot", metavar="FILE.png")
     p.set_defaults(func=cmd_report)
@@ -124,13 +125,14 @@ def _smallest_per_plugin(names: list[str]) -> list[str]:
     return sorted(spec.name for spec in smallest.values())
 
 
-def _write_outputs(env: dict, rows: list[dict], args: argparse.Namespace, source: str | None = None) -> None:
+def _write_outputs(runs: list[dict], args: argparse.Namespace, source: str | None = None) -> None:
+    rows = report.rows_of(runs)
     report.print_table(rows)
-    if getattr(args, "json", None):
-        report.write_json(args.json, env, rows)
+    if args.json:
+        report.write_json(args.json, runs)
     if args.markdown:
         with open(args.markdown, "w") as f:
-            f.write(report.markdown(env, rows, source))
+            f.write(report.markdown(runs, source))
     if args.plot:
         report.plot(args.plot, rows)
 
@@ -159,18 +161,18 @@ def run(args: argparse.Namespace) -> int:
         )
     rows = runner.run_all(jobs, total=len(jobs), progress=not args.no_progress)
     report.add_peak_fraction(rows, env.get("peak_gflops"))
-    _write_outputs(env, rows, args)
+    _write_outputs([{"environment": env, "rows": rows}], args)
     return 1 if any(r["status"] != "ok" for r in rows) else 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    data = report.read_json(args.run)
-    _write_outputs(data["environment"], data["rows"], args, source=args.run)
+    runs = [run for path in args.runs for run in report.read_runs(path)]
+    _write_outputs(runs, args, source=args.runs[0] if len(args.runs) == 1 else None)
     return 0
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    changes = report.compare(report.read_json(args.a), report.read_json(args.b))
+    changes = report.compare(*(report.rows_of(report.read_runs(path)) for path in (args.a, args.b)))
     table = Table("case", "zoo ms (A)", "zoo ms (B)", "B/A time", "speedup A", "speedup B")
     for c in changes:
         table.add_row(c["case"], f"{c['zoo_ms_a']:.3f}", f"{c['zoo_ms_b']:.3f}", f"{c['time_ratio']:.2f}",
