@@ -35,7 +35,8 @@ class Outcome:
 
 
 def _reason(error: BaseException) -> str:
-    lines = [line for line in str(error).splitlines() if line.strip()]
+    """The error's type and first line, without terminal colours."""
+    lines = [line for line in re.sub(r"\x1b\[[0-9;]*m", "", str(error)).splitlines() if line.strip()]
     return f"{type(error).__name__}: {lines[0] if lines else ''}"[:300]
 
 
