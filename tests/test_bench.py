@@ -45,10 +45,12 @@ def test_a_wrong_kernel_is_marked_failed_and_not_timed(direction):
 
 def test_a_crashing_case_is_an_error_row():
     def explode(*args):
-        raise RuntimeError("kernel exploded")
+        raise RuntimeError("kernel exploded\n| in detail")
 
     row = run_case(dataclasses.replace(TINY, zoo=explode))
     assert row["status"] == "error" and "kernel exploded" in row["error"]
+    table = report.markdown([{"environment": report.environment(1, "test"), "rows": [row]}]).split("|---")[1]
+    assert "kernel exploded" in table and "in detail" not in table  # one line: the table stays a table
 
 
 def test_outputs_json_markdown_png_and_compare(tmp_path, capsys):

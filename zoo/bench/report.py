@@ -85,8 +85,8 @@ COLUMNS = ("case", "dtype", "dir", "status", "zoo ms", "baseline ms", "speedup (
 def _status(r: dict) -> str:
     if r["status"] == "failed":
         return f"failed (err {r.get('max_abs_err', float('nan')):.2g})"
-    if r["status"] == "error":
-        return f"error {r.get('error', '')}"
+    if r["status"] == "error":  # the first line, which must not break a Markdown table
+        return "error " + r.get("error", "").strip().split("\n")[0].replace("|", "/")
     return r["status"]
 
 
@@ -132,7 +132,7 @@ def rows_of(runs: list[dict]) -> list[dict]:
 
 def _run_section(env: dict, rows: list[dict]) -> list[str]:
     return [
-        f"## {env['device_name'] or env['cpu_model']}, {env['threads']} threads, {env['date'][:10]}",
+        f"## {env['device_name'] or env['cpu_model']}, {env['threads']} threads, {env['date'][:16].replace('T', ' ')}",
         "",
         f"Measured {env['date']}, torch {env['torch']}, zoo commit {(env['git_commit'] or 'unknown')[:10]}."
         + (f" Peak {env['peak_gflops']:.0f} GFLOP/s ({env['peak_source']})." if env.get("peak_gflops") else "")
