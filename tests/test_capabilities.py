@@ -94,9 +94,11 @@ def test_results_are_stored_shown_by_list_long_and_written_into_a_readme(tmp_pat
 
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n{capabilities.README_START}\nold table\n{capabilities.README_END}\nrest\n")
-    capabilities.update_readme(readme, capabilities.load_results(), "zoo capabilities mnist_cnn")
+    capabilities.save_results({"retired_model": {"export": capabilities.Outcome(True, "yes")}})
+    assert cli.main(["capabilities", "mnist_cnn", "--check", "onnx", "--readme", str(readme)]) == 0
     text = readme.read_text()
     assert "old table" not in text and "| mnist_cnn | - | yes | yes |" in text
+    assert "retired_model" not in text  # stored, but no longer registered
     assert text.startswith("intro\n") and text.endswith("rest\n")
 
 

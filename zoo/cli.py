@@ -84,7 +84,9 @@ def cmd_capabilities(args: argparse.Namespace) -> int:
         console.print(table)
         console.print(f"saved to {path} (zoo list --long shows it)", highlight=False)
     if args.readme:
-        capabilities.update_readme(Path(args.readme), capabilities.load_results(), "zoo " + shlex.join(sys.argv[1:]))
+        registered = set(zoo.list_models())
+        stored = {m: outcomes for m, outcomes in capabilities.load_results().items() if m in registered}
+        capabilities.update_readme(Path(args.readme), stored, "zoo " + shlex.join(sys.argv[1:]))
     return 0
 
 
@@ -252,7 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-params", type=float, metavar="N", help="leave out models with more parameters than N")
     p.add_argument("--check", action="append", choices=capabilities.CHECKS, help="repeatable; default all")
     p.add_argument("--batch-size", type=int, default=2)
-    p.add_argument("--readme", metavar="FILE", help="rewrite the capability table in this README with every stored result")
+    p.add_argument("--readme", metavar="FILE", help="rewrite the capability table in this README with the stored results of every registered model")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_capabilities)
 
