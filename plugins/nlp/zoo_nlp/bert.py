@@ -18,7 +18,7 @@ from torch import nn
 
 import zoo
 from zoo.nn import Attention, LinearAct
-from zoo_nlp.examples import random_tokens
+from zoo_nlp.examples import random_tokens, transformers_twin
 
 HEADS = ("mlm", "classification")
 
@@ -163,12 +163,7 @@ PEER_LENGTH = 128
 def transformers_peer(batch_size: int) -> zoo.PeerRun:
     """bert-base-uncased vs transformers' BertForMaskedLM, same weights: masked-LM logits for a batch of
     128-token sequences, the last quarter of every other one padding."""
-    import transformers
-
-    torch.manual_seed(0)
-    peer = transformers.BertForMaskedLM(transformers.BertConfig()).eval()
-    model = zoo.load("bert-base-uncased")
-    model.load_state_dict(hf_bert_to_zoo(peer.state_dict()))
+    model, peer = transformers_twin("bert-base-uncased", "BertForMaskedLM")
     ids = torch.randint(0, 30522, (batch_size, PEER_LENGTH), generator=torch.Generator().manual_seed(1))
     mask = torch.ones_like(ids)
     mask[::2, 3 * PEER_LENGTH // 4:] = 0

@@ -20,7 +20,7 @@ from torch import nn
 import zoo
 from zoo.nn import Attention, KVCache, LinearAct
 from zoo_nlp import generation
-from zoo_nlp.examples import random_tokens
+from zoo_nlp.examples import random_tokens, transformers_twin
 
 
 class MLP(nn.Module):
@@ -145,12 +145,7 @@ PEER_PROMPT, PEER_NEW_TOKENS = 32, 16
 def transformers_peer(batch_size: int) -> zoo.PeerRun:
     """gpt2 vs transformers' GPT2LMHeadModel, same weights: greedy generation of 16 tokens after a 32-token
     prompt with each side's KV cache (per-token latency = time / 16)."""
-    import transformers
-
-    torch.manual_seed(0)
-    peer = transformers.GPT2LMHeadModel(transformers.GPT2Config()).eval()
-    model = zoo.load("gpt2")
-    model.load_state_dict(hf_gpt2_to_zoo(peer.state_dict()))
+    model, peer = transformers_twin("gpt2", "GPT2LMHeadModel")
     prompt = torch.randint(0, 50257, (batch_size, PEER_PROMPT), generator=torch.Generator().manual_seed(1))
     mask = torch.ones_like(prompt)
 
