@@ -23,6 +23,12 @@ TORCH_LIBRARY(zoo, m) {
   m.def(
       "bias_act_backward(Tensor grad, Tensor x, Tensor? bias, str act, int dim, "
       "bool compute_bias_grad) -> (Tensor, Tensor)");
+  // y = act(x W^T + b) over x's last dimension; the backward's output_mask picks
+  // (x, weight, bias) grads, empty where false, as conv_backward's does.
+  m.def("linear(Tensor x, Tensor weight, Tensor? bias, str act) -> Tensor");
+  m.def(
+      "linear_backward(Tensor grad_out, Tensor x, Tensor weight, bool[3] output_mask) "
+      "-> (Tensor, Tensor, Tensor)");
   // Returns (out, logsumexp); attn_mask is bool (true = attend) or additive, expanded to (B, Hq, Lq, Lk).
   m.def(
       "attention_forward(Tensor query, Tensor key, Tensor value, Tensor? attn_mask, bool is_causal, "

@@ -3,11 +3,13 @@
 // per tile would cost more in overhead than the product itself.
 #pragma once
 
+#include <ATen/Parallel.h>
 #include <ATen/cpu/vec/vec.h>
 #include <c10/macros/Macros.h>
 
 #include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 namespace zoo {
@@ -119,19 +121,30 @@ constexpr int64_t panel_width() {
   return 2 * Vectorized<T>::size();
 }
 
-// B (K x N, row stride ldb) repacked as column panels: panel p holds columns
-// [p*NR, p*NR + NR) as K contiguous rows of NR (zero-padded). A GEMM then reads
-// B with unit stride; a large power-of-two ldb would map every row of a panel to
-// the same few L1 sets. Worth it when B is reused, as recurrent weights are at
-// every time step.
+// B (K x N; B(k, n) = B[k * ldb + n * b_n]) repacked as column panels: panel p
+// holds columns [p*NR, p*NR + NR) as K contiguous rows of NR (zero-padded). A
+// GEMM then reads B with unit stride; a large power-of-two ldb would map every
+// row of a panel to the same few L1 sets. Worth it when B is reused, as
+// recurrent weights are at every time step. b_n = ldb-of-the-transpose packs B^T.
 template <typename T>
-std::vector<T> pack_panels(int64_t K, int64_t N, const T* B, int64_t ldb) {
+void pack_panel(int64_t p, int64_t K, int64_t N, const T* B, int64_t ldb, int64_t b_n, T* panel) {
+  constexpr int64_t NR = panel_width<T>();
+  constexpr int64_t kStep = 16;  // rows per pass: both B's and the panel's lines stay in L1 whatever the strides
+  const int64_t cols = std::min(NR, N - p * NR);
+  for (int64_t k0 = 0; k0 < K; k0 += kStep) {
+    const int64_t k1 = std::min(K, k0 + kStep);
+    for (int64_t c = 0; c < cols; ++c)
+      for (int64_t k = k0; k < k1; ++k) panel[k * NR + c] = B[k * ldb + (p * NR + c) * b_n];
+    for (int64_t k = k0; k < k1; ++k) std::fill(panel + k * NR + cols, panel + (k + 1) * NR, T(0));
+  }
+}
+
+template <typename T>
+std::vector<T> pack_panels(int64_t K, int64_t N, const T* B, int64_t ldb, int64_t b_n = 1) {
   constexpr int64_t NR = panel_width<T>();
   const int64_t panels = (N + NR - 1) / NR;
-  std::vector<T> packed(panels * K * NR, T(0));
-  for (int64_t p = 0; p < panels; ++p)
-    for (int64_t k = 0; k < K; ++k)
-      for (int64_t c = 0; c < NR && p * NR + c < N; ++c) packed[(p * K + k) * NR + c] = B[k * ldb + p * NR + c];
+  std::vector<T> packed(panels * K * NR);
+  for (int64_t p = 0; p < panels; ++p) pack_panel(p, K, N, B, ldb, b_n, packed.data() + p * K * NR);
   return packed;
 }
 
@@ -143,6 +156,50 @@ void gemm_panels(int64_t M, int64_t n0, int64_t n1, int64_t K, const T* A, int64
   constexpr int64_t NR = panel_width<T>();
   for (int64_t n = n0; n < n1; n += NR) {
     gemm_block(M, std::min(NR, n1 - n), K, A, a_m, a_k, packed + (n / NR) * K * NR, NR, C + n, ldc, accumulate);
+  }
+}
+
+// C (M x N, row stride ldc) = A (M x K) * B (K x N), A and B strided as in
+// gemm_tile and pack_panels, for products too large for one thread. B is taken
+// a group of panels at a time (about 4 MiB, so a group stays in L3 and the
+// packing buffer stays small however wide B is): the group is packed in
+// parallel, then its (panel, row block) pieces run in parallel, panel-major so
+// a thread reuses its panel across row blocks. K is split into depth blocks
+// whose partial sums are added to C: a depth block of the panel stays in L1,
+// and each output is a sum of short sums, whose rounding error grows with the
+// block depth rather than with K. epilogue(C_rows, rows, n0, cols) runs on each
+// finished piece while it is in cache (bias + activation).
+template <typename T, typename Epilogue>
+void matmul(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_m, int64_t a_k, const T* B, int64_t ldb,
+            int64_t b_n, T* C, int64_t ldc, const Epilogue& epilogue) {
+  constexpr int64_t NR = panel_width<T>();
+  constexpr int64_t kRowBlock = 96;     // rows per piece: 16 register tiles
+  constexpr int64_t kDepthBlock = 256;  // 32 KiB of a float panel; as fast as unblocked within 10%
+  constexpr int64_t kGroupBytes = int64_t(4) << 20;
+  const int64_t panel_size = std::max<int64_t>(K, 1) * NR;
+  const int64_t panels = (N + NR - 1) / NR, row_blocks = (M + kRowBlock - 1) / kRowBlock;
+  const int64_t group = std::clamp<int64_t>(kGroupBytes / (panel_size * int64_t(sizeof(T))), 1, panels);
+  std::unique_ptr<T[]> packed(new T[group * panel_size]);  // every element is written by pack_panel
+  for (int64_t g0 = 0; g0 < panels; g0 += group) {
+    const int64_t g1 = std::min(panels, g0 + group);
+    at::parallel_for(g0, g1, 1, [&](int64_t p0, int64_t p1) {
+      for (int64_t p = p0; p < p1; ++p) pack_panel(p, K, N, B, ldb, b_n, packed.get() + (p - g0) * panel_size);
+    });
+    at::parallel_for(0, (g1 - g0) * row_blocks, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t piece = begin; piece < end; ++piece) {
+        const int64_t p = g0 + piece / row_blocks, n0 = p * NR, cols = std::min(NR, N - n0);
+        const int64_t m0 = (piece % row_blocks) * kRowBlock, m1 = std::min(M, m0 + kRowBlock);
+        for (int64_t k0 = 0; k0 < K || k0 == 0; k0 += kDepthBlock) {  // K = 0 still stores zeros
+          const int64_t depth = std::min(kDepthBlock, K - k0);
+          const T* panel = packed.get() + (p - g0) * panel_size + k0 * NR;
+          for (int64_t m = m0; m < m1; m += 6) {
+            gemm_block(std::min<int64_t>(6, m1 - m), cols, depth, A + m * a_m + k0 * a_k, a_m, a_k, panel, NR,
+                       C + m * ldc + n0, ldc, k0 > 0);
+          }
+        }
+        epilogue(C + m0 * ldc + n0, m1 - m0, n0, cols);
+      }
+    });
   }
 }
 

@@ -22,16 +22,18 @@
 #include <vector>
 
 #include "bias_act/bias_act.h"
+#include "bias_act/epilogue.h"
+#include "common/column_sums.h"
 #include "common/gemm.h"
 #include "conv/conv.h"
 #include "conv/depthwise.h"
-#include "conv/epilogue.h"
 
 namespace zoo::conv {
 namespace {
 
 using at::vec::Vectorized;
 using bias_act::Activation;
+using bias_act::epilogue;
 
 constexpr int64_t kRows = 6;  // output pixels per register tile
 constexpr int64_t kPixelBlock = 256;  // output pixels per weight-gradient GEMM
@@ -282,25 +284,6 @@ void weight_grad_kernel(const Shape& s, const T* x, const T* gy, T* gw) {
           gw[((g * Kg + k) * Cg + c) * taps + tap] = partial[((g * taps + tap) * Cg + c) * Kg + k];
 }
 
-// Per-channel sums of a channels-last (rows x channels) tensor: a bias gradient.
-// Accumulated in double: a float running sum over every pixel of a batch loses
-// digits that PyTorch's pairwise sum keeps.
-template <typename T>
-void channel_sum_kernel(int64_t rows, int64_t channels, const T* g, T* out) {
-  using Acc = at::acc_type<T, /*is_cuda=*/false>;
-  std::vector<Acc> partial(static_cast<size_t>(at::get_num_threads()) * channels, Acc(0));
-  at::parallel_for(0, rows, 256, [&](int64_t begin, int64_t end) {
-    Acc* acc = partial.data() + at::get_thread_num() * channels;
-    for (int64_t r = begin; r < end; ++r)
-      for (int64_t c = 0; c < channels; ++c) acc[c] += g[r * channels + c];
-  });
-  for (int64_t c = 0; c < channels; ++c) {
-    Acc sum(0);
-    for (int64_t i = 0; i < at::get_num_threads(); ++i) sum += partial[i * channels + c];
-    out[c] = static_cast<T>(sum);
-  }
-}
-
 void check_cpu_dtype(const char* op, const at::Tensor& x) {
   ZOO_CHECK_ARG(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble, op, "x",
                 "must be float32 or float64 for the CPU kernel, got ", x.scalar_type());
@@ -339,7 +322,7 @@ at::Tensor weight_grad(const Shape& s, const at::Tensor& x5, const at::Tensor& g
 at::Tensor channel_sum(const at::Tensor& t5) {
   at::Tensor out = at::empty({t5.size(1)}, t5.options());
   AT_DISPATCH_FLOATING_TYPES(t5.scalar_type(), "zoo_conv_bias_grad", [&] {
-    channel_sum_kernel<scalar_t>(t5.numel() / std::max<int64_t>(t5.size(1), 1), t5.size(1),
+    column_sums<scalar_t>(t5.numel() / std::max<int64_t>(t5.size(1), 1), t5.size(1),
                                  t5.const_data_ptr<scalar_t>(), out.mutable_data_ptr<scalar_t>());
   });
   return out;

@@ -12,13 +12,15 @@
 #include <vector>
 
 #include "conv/conv.h"
-#include "conv/epilogue.h"
+#include "bias_act/epilogue.h"
 
 namespace zoo::conv {
 
 inline bool is_depthwise(const Shape& s) { return s.G > 1 && s.Cg() == 1 && s.Kg() == 1; }
 
 namespace depthwise {
+
+using bias_act::epilogue;
 
 // Up to one vector of channels; a full one without the masked load's cost.
 template <typename T>

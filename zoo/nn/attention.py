@@ -9,10 +9,11 @@ optional rotary position embeddings and a KV cache for decoding.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from zoo.nn.linear import Linear
 from zoo.ops.attention import scaled_dot_product_attention
+from zoo.ops.linear import linear
 
 
 def _as_additive(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -53,7 +54,7 @@ class MultiheadAttention(nn.MultiheadAttention):
         b_q, b_k, b_v = self.in_proj_bias.chunk(3) if self.in_proj_bias is not None else (None, None, None)
 
         def heads(x, w, b, length):
-            return F.linear(x, w, b).view(n, length, self.num_heads, self.head_dim).transpose(1, 2)
+            return linear(x, w, b).view(n, length, self.num_heads, self.head_dim).transpose(1, 2)
 
         q, k, v = heads(query, w_q, b_q, lq), heads(key, w_k, b_k, lk), heads(value, w_v, b_v, lk)
         use_causal = is_causal and key_padding_mask is None  # then attn_mask is only the causal hint
@@ -66,7 +67,7 @@ class MultiheadAttention(nn.MultiheadAttention):
             mask = padding if mask is None else mask + padding
         out = scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=use_causal,
                                            dropout_p=self.dropout if self.training else 0.0)
-        out = self.out_proj(out.transpose(1, 2).reshape(n, lq, self.embed_dim))
+        out = linear(out.transpose(1, 2).reshape(n, lq, self.embed_dim), self.out_proj.weight, self.out_proj.bias)
         if not batched:
             out = out.squeeze(0)
         elif not self.batch_first:
@@ -130,8 +131,8 @@ class Attention(nn.Module):
         if rotary and self.head_dim % 2:
             raise ValueError(f"rotary embeddings need an even head dim, got {self.head_dim}")
         self.rotary, self.rotary_base, self.causal, self.dropout = rotary, rotary_base, causal, dropout
-        self.qkv = nn.Linear(dim, (num_heads + 2 * num_kv_heads) * self.head_dim, bias=bias)
-        self.proj = nn.Linear(dim, dim, bias=bias)
+        self.qkv = Linear(dim, (num_heads + 2 * num_kv_heads) * self.head_dim, bias=bias)
+        self.proj = Linear(dim, dim, bias=bias)
 
     def forward(self, x: torch.Tensor, *, attn_mask: torch.Tensor | None = None,
                 cache: KVCache | None = None) -> torch.Tensor:

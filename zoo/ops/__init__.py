@@ -16,6 +16,7 @@ from zoo.ops.backend import (
 from zoo.ops import attention as _attention
 from zoo.ops import bias_act as _bias_act
 from zoo.ops import conv as _conv
+from zoo.ops import linear as _linear
 from zoo.ops import recurrent as _recurrent
 from zoo.ops.attention import scaled_dot_product_attention, scaled_dot_product_attention_reference
 from zoo.ops.bias_act import ACTIVATIONS, bias_act, bias_act_reference
@@ -31,6 +32,7 @@ from zoo.ops.conv import (
     conv_transpose3d,
     conv_transpose_reference,
 )
+from zoo.ops.linear import linear, linear_reference
 from zoo.ops.recurrent import (
     gru_layer,
     gru_layer_reference,
@@ -53,6 +55,7 @@ OPS = {
     "attention": (scaled_dot_product_attention, scaled_dot_product_attention_reference),
     "conv": (conv, conv_reference),
     "conv_transpose": (conv_transpose, conv_transpose_reference),
+    "linear": (linear, linear_reference),
     "lstm": (lstm_layer, lstm_layer_reference),
     "gru": (gru_layer, gru_layer_reference),
     "rnn": (rnn_layer, rnn_layer_reference),
@@ -63,6 +66,7 @@ KERNEL_DEVICES = {
     "attention": _attention.KERNEL_DEVICES,
     "conv": _conv.KERNEL_DEVICES,
     "conv_transpose": _conv.KERNEL_DEVICES,
+    "linear": _linear.KERNEL_DEVICES,
     "lstm": _recurrent.KERNEL_DEVICES,
     "gru": _recurrent.KERNEL_DEVICES,
     "rnn": _recurrent.KERNEL_DEVICES,
@@ -90,6 +94,8 @@ __all__ = [
     "current",
     "extension_status",
     "gru_layer",
+    "linear",
+    "linear_reference",
     "gru_layer_reference",
     "lstm_layer",
     "lstm_layer_reference",

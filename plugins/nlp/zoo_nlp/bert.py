@@ -13,11 +13,11 @@ head, `hf_bert_to_zoo` fuses query/key/value into one projection and renames.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 import zoo
-from zoo.nn import Attention, LinearAct
+from zoo.nn import Attention, Linear, LinearAct
+from zoo.ops import linear
 from zoo_nlp.examples import random_tokens, transformers_twin
 
 HEADS = ("mlm", "classification")
@@ -46,7 +46,7 @@ class Layer(nn.Module):
         self.attn = Attention(dim, num_heads, dropout=dropout)
         self.attn_norm = nn.LayerNorm(dim, eps=eps)
         self.ffn_up = LinearAct(dim, intermediate, activation="gelu")
-        self.ffn_down = nn.Linear(intermediate, dim)
+        self.ffn_down = Linear(intermediate, dim)
         self.ffn_norm = nn.LayerNorm(dim, eps=eps)
         self.drop = nn.Dropout(dropout)
 
@@ -71,9 +71,9 @@ class BERT(nn.Module):
             self.mlm_norm = nn.LayerNorm(hidden_size, eps=layer_norm_eps)
             self.mlm_bias = nn.Parameter(torch.zeros(vocab_size))
         else:
-            self.pooler = nn.Linear(hidden_size, hidden_size)
+            self.pooler = Linear(hidden_size, hidden_size)
             self.drop = nn.Dropout(dropout)
-            self.classifier = nn.Linear(hidden_size, num_labels)
+            self.classifier = Linear(hidden_size, num_labels)
         for m in self.modules():  # BERT's initialisation
             if isinstance(m, (nn.Linear, nn.Embedding)):
                 nn.init.normal_(m.weight, std=0.02)
@@ -102,7 +102,7 @@ class BERT(nn.Module):
         """mlm: token logits (B, L, vocab); classification: (B, num_labels)."""
         x = self.encode(input_ids, attention_mask, token_type_ids)
         if self.head == "mlm":
-            return F.linear(self.mlm_norm(self.mlm_transform(x)), self.embeddings.word.weight, self.mlm_bias)
+            return linear(self.mlm_norm(self.mlm_transform(x)), self.embeddings.word.weight, self.mlm_bias)
         return self.classifier(self.drop(torch.tanh(self.pooler(x[:, 0]))))
 
 
@@ -193,7 +193,7 @@ def _spec(name: str, hidden: int, layers: int, heads: int, num_params: int, peer
         inputs=random_tokens,
         default_config=config,
         paper="https://arxiv.org/abs/1810.04805",
-        ops=("attention", "bias_act"),
+        ops=("attention", "linear"),
         num_params=num_params,
         convert=hf_bert_to_zoo,
         convert_config=hf_config,

@@ -18,7 +18,8 @@ import torch
 from torch import nn
 
 import zoo
-from zoo.nn import Attention, KVCache, LinearAct
+from zoo.nn import Attention, KVCache, Linear, LinearAct
+from zoo.ops import linear
 from zoo_nlp import generation
 from zoo_nlp.examples import random_tokens, transformers_twin
 
@@ -27,7 +28,7 @@ class MLP(nn.Module):
     def __init__(self, dim: int):
         super().__init__()
         self.fc = LinearAct(dim, 4 * dim, activation="gelu_tanh")
-        self.proj = nn.Linear(4 * dim, dim)
+        self.proj = Linear(4 * dim, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.proj(self.fc(x))
@@ -68,7 +69,7 @@ class GPT2(nn.Module):
                 caches: list[KVCache] | None = None) -> torch.Tensor:
         """Next-token logits (B, L, vocab) for input_ids (B, L), after the `caches`' tokens if given.
         attention_mask covers the cached tokens and these, (B, cached + L)."""
-        return self.hidden_states(input_ids, attention_mask, caches) @ self.wte.weight.T
+        return linear(self.hidden_states(input_ids, attention_mask, caches), self.wte.weight)
 
     def hidden_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
                       caches: list[KVCache] | None = None) -> torch.Tensor:
@@ -100,7 +101,7 @@ class GPT2(nn.Module):
         """The next token's logits (B, vocab): the generation protocol (zoo_nlp.generation). Only the last
         position goes through the LM head (after a prompt, the others' logits are never read)."""
         mask = attention_mask if caches is not None else attention_mask[:, : input_ids.shape[1]]
-        return self.hidden_states(input_ids, mask, caches)[:, -1] @ self.wte.weight.T
+        return linear(self.hidden_states(input_ids, mask, caches)[:, -1], self.wte.weight)
 
     def generate(self, input_ids: torch.Tensor, max_new_tokens: int = 20, **options) -> torch.Tensor:
         """Greedy (default) or sampled (do_sample=True, temperature, top_k, top_p, generator) continuation,
@@ -173,7 +174,7 @@ def _spec(name: str, n_embd: int, n_layer: int, n_head: int, num_params: int, pe
         inputs=random_tokens,
         default_config=config,
         paper="https://cdn.openai.com/better-language-models/language_models_are_unsupervised_multitask_learners.pdf",
-        ops=("attention", "bias_act"),
+        ops=("attention", "linear"),
         num_params=num_params,
         convert=hf_gpt2_to_zoo,
         convert_config=hf_config,

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 import zoo
-from zoo.nn import LSTM, LinearAct
+from zoo.nn import LSTM, Linear, LinearAct
 
 
 class LSTMClassifier(nn.Module):
@@ -18,7 +18,7 @@ class LSTMClassifier(nn.Module):
         self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=padding_idx)
         self.lstm = LSTM(embed_dim, hidden_size, batch_first=True)
         self.dense = LinearAct(hidden_size, hidden_size, activation="relu")
-        self.head = nn.Linear(hidden_size, num_classes)
+        self.head = Linear(hidden_size, num_classes)
 
     def forward_features(self, tokens: torch.Tensor) -> torch.Tensor:
         """The last hidden state after the dense layer, (batch, hidden_size)."""
@@ -45,6 +45,7 @@ class TorchLSTMClassifier(LSTMClassifier):
         super().__init__(**config)
         self.lstm = nn.LSTM(self.lstm.input_size, self.lstm.hidden_size, batch_first=True)
         self.dense = nn.Sequential(nn.Linear(self.dense.in_features, self.dense.out_features), nn.ReLU())
+        self.head = nn.Linear(self.head.in_features, self.head.out_features)
 
 
 def torch_nn_peer(batch_size: int) -> zoo.PeerRun:
@@ -64,7 +65,7 @@ LSTM_CLASSIFIER = zoo.ModelSpec(
     inputs=_tokens,
     default_config={"vocab_size": 20000, "embed_dim": 128, "hidden_size": 128, "num_classes": 2, "padding_idx": 0},
     paper="https://www.bioinf.jku.at/publications/older/2604.pdf (Hochreiter & Schmidhuber 1997)",
-    ops=("bias_act", "lstm"),
+    ops=("linear", "lstm"),
     num_params=2708866,
     peer=torch_nn_peer,
 )

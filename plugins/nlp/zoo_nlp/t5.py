@@ -19,8 +19,8 @@ import torch.nn.functional as F
 from torch import nn
 
 import zoo
-from zoo.nn import KVCache
-from zoo.ops import scaled_dot_product_attention
+from zoo.nn import KVCache, Linear
+from zoo.ops import linear, scaled_dot_product_attention
 from zoo_nlp import generation
 
 FEED_FORWARDS = ("relu", "gated-gelu")
@@ -62,8 +62,8 @@ class T5Attention(nn.Module):
         self.heads, self.head_dim, self.bidirectional = heads, head_dim, bidirectional
         self.num_buckets, self.max_distance = num_buckets, max_distance
         inner = heads * head_dim
-        self.q, self.k, self.v = (nn.Linear(dim, inner, bias=False) for _ in range(3))
-        self.o = nn.Linear(inner, dim, bias=False)
+        self.q, self.k, self.v = (Linear(dim, inner, bias=False) for _ in range(3))
+        self.o = Linear(inner, dim, bias=False)
         if relative_bias:
             self.relative_attention_bias = nn.Embedding(num_buckets, heads)
 
@@ -115,10 +115,10 @@ class DenseReluDense(nn.Module):
         super().__init__()
         self.gated = gated
         if gated:
-            self.wi_0, self.wi_1 = nn.Linear(dim, d_ff, bias=False), nn.Linear(dim, d_ff, bias=False)
+            self.wi_0, self.wi_1 = Linear(dim, d_ff, bias=False), Linear(dim, d_ff, bias=False)
         else:
-            self.wi = nn.Linear(dim, d_ff, bias=False)
-        self.wo = nn.Linear(d_ff, dim, bias=False)
+            self.wi = Linear(dim, d_ff, bias=False)
+        self.wo = Linear(d_ff, dim, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         hidden = F.gelu(self.wi_0(x), approximate="tanh") * self.wi_1(x) if self.gated else F.relu(self.wi(x))
@@ -188,7 +188,7 @@ class T5(nn.Module):
         self.shared = nn.Embedding(vocab_size, d_model)
         self.encoder, self.decoder = Stack(config, decoder=False), Stack(config, decoder=True)
         if not tie_word_embeddings:
-            self.lm_head = nn.Linear(d_model, vocab_size, bias=False)
+            self.lm_head = Linear(d_model, vocab_size, bias=False)
         for name, p in self.named_parameters():  # T5's initialisation (Mesh TensorFlow's scales)
             fan_in = p.shape[-1]
             nn.init.normal_(p, std=1.0 if p.dim() == 1 or "shared" in name else fan_in**-0.5)
@@ -227,7 +227,7 @@ class T5(nn.Module):
             x = block.layer[2](x)
         x = self.decoder.final_layer_norm(x)
         if self.tie_word_embeddings:
-            return (x * self.d_model**-0.5) @ self.shared.weight.T
+            return linear(x * self.d_model**-0.5, self.shared.weight)
         return self.lm_head(x)
 
     def forward(self, input_ids: torch.Tensor, decoder_input_ids: torch.Tensor,
@@ -339,7 +339,7 @@ def _spec(name: str, num_params: int, **config) -> zoo.ModelSpec:
         default_config={**hf_config({"vocab_size": 32128, "d_model": 512, "d_kv": 64, "d_ff": 2048, "num_layers": 6,
                                      "num_heads": 8}), **config},
         paper="https://arxiv.org/abs/2010.11934" if name.startswith("mt5") else "https://arxiv.org/abs/1910.10683",
-        ops=("attention",),
+        ops=("attention", "linear"),
         num_params=num_params,
         convert=hf_t5_to_zoo,
         convert_config=hf_config,

@@ -68,6 +68,6 @@ DLRM_SPEC = zoo.ModelSpec(
     default_config={"num_dense": 13, "table_sizes": (1000,) * 8, "embedding_dim": 16, "bottom_mlp": (64, 16),
                     "top_mlp": (64, 32)},
     paper="https://arxiv.org/abs/1906.00091",
-    ops=("bias_act",),
+    ops=("linear",),
     num_params=135441,
 )

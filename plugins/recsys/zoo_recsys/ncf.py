@@ -48,6 +48,6 @@ NEUMF = zoo.ModelSpec(
     inputs=user_item_pairs,
     default_config={"num_users": 1000, "num_items": 2000, "gmf_dim": 16, "mlp_dims": (64, 32, 16)},
     paper="https://arxiv.org/abs/1708.05031",
-    ops=("bias_act",),
+    ops=("linear",),
     num_params=146641,
 )

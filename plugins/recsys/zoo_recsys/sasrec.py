@@ -70,7 +70,7 @@ SASREC = zoo.ModelSpec(
     inputs=example_histories,
     default_config={"num_items": 1000, "dim": 64, "num_blocks": 2, "num_heads": 1, "max_len": 50, "dropout": 0.2},
     paper="https://arxiv.org/abs/1808.09781",
-    ops=("attention", "bias_act"),
+    ops=("attention", "linear"),
     num_params=117824,
     train=functools.partial(train_next_item, "sasrec"),
 )

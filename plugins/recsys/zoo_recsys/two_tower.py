@@ -65,6 +65,6 @@ TWO_TOWER = zoo.ModelSpec(
     default_config={"num_users": 1000, "num_items": 2000, "embedding_dim": 64, "tower": (128, 64),
                     "temperature": 0.05},
     paper="https://research.google/pubs/sampling-bias-corrected-neural-modeling-for-large-corpus-item-recommendations/",
-    ops=("bias_act",),
+    ops=("linear",),
     num_params=225152,
 )

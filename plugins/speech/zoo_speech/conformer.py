@@ -103,6 +103,6 @@ CONFORMER = zoo.ModelSpec(
     default_config={"sample_rate": 16000, "n_mels": 80, "dim": 144, "num_blocks": 16, "num_heads": 4,
                     "kernel_size": 31, "dropout": 0.1, "spec_augment": True},
     paper="https://arxiv.org/abs/2005.08100",
-    ops=("conv", "attention", "bias_act"),
+    ops=("conv", "attention", "linear"),
     num_params=8378669,
 )

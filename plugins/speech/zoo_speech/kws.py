@@ -49,6 +49,6 @@ KWS_CNN = zoo.ModelSpec(
     inputs=_log_mels,
     default_config={"num_classes": 12, "n_mels": 40, "frames": 101, "channels": 64},
     paper="https://www.isca-archive.org/interspeech_2015/sainath15b_interspeech.html",
-    ops=("conv", "bias_act"),
+    ops=("conv", "linear"),
     num_params=85772,
 )

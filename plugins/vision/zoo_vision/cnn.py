@@ -55,7 +55,7 @@ MNIST_CNN = zoo.ModelSpec(
     inputs=_images,
     default_config={"num_classes": 10, "in_chans": 1, "img_size": 28},
     paper="https://keras.io/examples/vision/mnist_convnet/ (LeCun et al. 1998 lineage)",
-    ops=("conv", "bias_act"),
+    ops=("conv", "linear"),
     num_params=93322,
     train=train_mnist_cnn,
 )

@@ -151,7 +151,7 @@ def _spec(size: str, dim: int, num_heads: int, num_params: int, peer=None) -> zo
         default_config={"dim": dim, "depth": 12, "num_heads": num_heads, "mlp_ratio": 4.0, "patch_size": 16,
                         "num_classes": 1000, "in_chans": 3, "img_size": 224, "dropout": 0.0, "attn_dropout": 0.0},
         paper="https://arxiv.org/abs/2010.11929",
-        ops=("conv", "attention", "bias_act"),
+        ops=("conv", "attention", "linear"),
         num_params=num_params,
         convert=torchvision_vit_to_timm,
         preprocessing=TIMM_AUGREG,

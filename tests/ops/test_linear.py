@@ -1,0 +1,177 @@
+"""linear: our kernels against the float64 PyTorch reference, gradcheck, opcheck, compile, errors, nn.Linear."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import zoo
+from zoo.check import within_flash_rule
+from zoo.nn import Linear, LinearAct
+from zoo.ops import ACTIVATIONS, backend, linear, linear_reference
+from zoo.tolerances import tolerance
+
+from ..conftest import DEVICES
+
+# (x shape, out_features): both kernel paths (x up to 1 MiB takes the dot-product path, larger x the
+# packed GEMM), odd sizes that leave partial vectors, tiles and panels, depth past one 256-deep block,
+# one row, 3-D input, and the empty cases.
+SHAPES = [
+    ((1, 1), 1),
+    ((7, 97), 33),
+    ((2, 5, 64), 130),
+    ((3, 1029), 5),
+    ((700, 131), 67),  # 367 KB of float64 x: dot path
+    ((301, 517), 45),  # 1.2 MB of float64 x, 0.6 MB of float32: packed path for float64 only
+    ((1100, 300), 70),  # packed path in both dtypes
+    ((0, 8), 4),
+    ((5, 0), 3),
+    ((4, 6), 0),
+]
+
+
+def _tensor(shape, device, dtype, gen):
+    return torch.randn(shape, generator=gen, dtype=torch.float64).to(device, dtype)
+
+
+def sample_inputs(device, dtype=torch.float64, requires_grad=False):
+    """(x, weight, bias, act) tuples covering both kernel paths, every activation and the layouts."""
+    g = torch.Generator().manual_seed(0)
+
+    def t(*shape):
+        return _tensor(shape, device, dtype, g).requires_grad_(requires_grad)
+
+    for i, (shape, n) in enumerate(SHAPES):
+        act = list(ACTIVATIONS)[i % len(ACTIVATIONS)]
+        yield t(*shape), t(n, shape[-1]), t(n), act
+        yield t(*shape), t(n, shape[-1]), None, "identity"
+    yield t(9, 6).t(), t(4, 9), t(4), "gelu"  # non-contiguous x
+    yield t(300, 40)[:, ::2], t(7, 20), t(7), "relu"  # strided x
+    yield t(5, 12), t(12, 5).t(), None, "silu"  # transposed weight
+
+
+def _ids(samples):
+    return [f"{tuple(x.shape)}x{tuple(w.shape)}-{act}" for x, w, _, act in samples]
+
+
+def _run(fn, x, weight, bias, act, grad):
+    leaves = [t.detach().requires_grad_() for t in (x, weight, bias) if t is not None]
+    x, weight, bias = leaves[0], leaves[1], leaves[2] if bias is not None else None
+    y = fn(x, weight, bias, act)
+    if not y.numel() and not x.numel() and not weight.numel():
+        return [y]
+    return [y, *torch.autograd.grad(y, leaves, grad, allow_unused=True)]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_matches_float64_reference(device, dtype):
+    """Forward and gradients against float64: error at most twice PyTorch's own in the same dtype."""
+    atol, _ = tolerance(dtype)
+    for x, weight, bias, act in sample_inputs(device, dtype):
+        n = weight.shape[0]
+        grad = torch.randn((*x.shape[:-1], n), generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+        with backend("ext"):
+            ours = _run(linear, x, weight, bias, act, grad.to(device, dtype))
+        theirs = _run(linear_reference, x, weight, bias, act, grad.to(device, dtype))
+        oracle = _run(linear_reference, x.double(), weight.double(), None if bias is None else bias.double(), act,
+                      grad.to(device))
+        assert [t.shape for t in ours] == [t.shape for t in oracle]
+        ours_err, theirs_err, ok = within_flash_rule(ours, theirs, oracle, atol)
+        assert ok, f"{tuple(x.shape)}x{tuple(weight.shape)} {act}: error {ours_err:.3g} > 2 x PyTorch's {theirs_err:.3g}"
+
+
+def test_the_fused_activation_is_applied_in_the_kernel():
+    """Without gradients the op itself applies the activation (the epilogue), on both kernel paths."""
+    g = torch.Generator().manual_seed(2)
+    for rows in (3, 2000):  # dot path, packed path
+        x, w, b = torch.randn(rows, 200, generator=g), torch.randn(50, 200, generator=g), torch.randn(50, generator=g)
+        with torch.no_grad(), backend("ext"):
+            fused = torch.ops.zoo.linear.default(x, w, b, "gelu")
+        expected = linear_reference(x.double(), w.double(), b.double(), "gelu")
+        torch.testing.assert_close(fused.double(), expected, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_gradcheck_float64(device):
+    with backend("ext"):
+        for x, weight, bias, act in sample_inputs(device, requires_grad=True):
+            if 0 < x.numel() * weight.shape[0] <= 4000 and act != "relu":  # relu's kink defeats finite differences
+                assert torch.autograd.gradcheck(linear, (x, weight, bias, act)), (tuple(x.shape), act)
+
+
+def test_gradcheck_of_the_op_with_a_fused_activation():
+    """Direct calls of the op with an act: the backward recomputes the pre-activation."""
+    g = torch.Generator().manual_seed(3)
+    x, w, b = (torch.randn(s, generator=g, dtype=torch.float64, requires_grad=True) for s in ((4, 6), (3, 6), (3,)))
+    with backend("ext"):
+        assert torch.autograd.gradcheck(torch.ops.zoo.linear.default, (x, w, b, "silu"))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_opcheck(device):
+    for x, weight, bias, act in sample_inputs(device, torch.float32, requires_grad=True):
+        torch.library.opcheck(torch.ops.zoo.linear.default, (x, weight, bias, act))
+
+
+def test_torch_compile_fullgraph_and_export():
+    layer = LinearAct(8, 5, activation="gelu")
+    x = torch.randn(3, 8)
+    compiled = torch.compile(layer, fullgraph=True)
+    with backend("ext"):
+        torch.testing.assert_close(compiled(x), layer(x))
+        program = torch.export.export(layer, (x,))
+    assert "zoo.linear" in str(program.graph)
+    torch.testing.assert_close(program.module()(x), layer(x))
+
+
+@pytest.mark.parametrize("mode", ["ext", "torch"])
+@pytest.mark.parametrize(
+    "args, argument",
+    [
+        ((torch.randn(2, 3), torch.randn(4, 3), None, "mish"), "act"),
+        ((torch.randn(2, 3), torch.randn(4, 5), None, "relu"), "weight"),
+        ((torch.randn(2, 3), torch.randn(4, 3, 1), None, "relu"), "weight"),
+        ((torch.randn(2, 3), torch.randn(4, 3), torch.randn(5), "relu"), "bias"),
+        ((torch.randn(2, 3), torch.randn(4, 3, dtype=torch.float64), None, "relu"), "weight"),
+        ((torch.randn(2, 3), torch.randn(4, 3), torch.randn(4, dtype=torch.float64), "relu"), "bias"),
+        ((torch.tensor(1.0), torch.randn(4, 1), None, "relu"), "x"),
+    ],
+)
+def test_bad_input_names_the_argument(mode, args, argument):
+    with backend(mode), pytest.raises(ValueError, match=f"argument '{argument}'"):
+        linear(*args)
+
+
+def test_kernel_checks_name_the_argument():
+    """The C++ checks, reached by calling the op directly."""
+    with pytest.raises(ValueError, match="argument 'x' must be float32 or float64"):
+        torch.ops.zoo.linear.default(torch.randn(2, 3).bfloat16(), torch.randn(4, 3).bfloat16(), None, "identity")
+    with pytest.raises(ValueError, match="argument 'grad_out' must have the output's shape"):
+        torch.ops.zoo.linear_backward.default(torch.randn(2, 5), torch.randn(2, 3), torch.randn(4, 3),
+                                              [True, True, True])
+
+
+def test_layers_take_torch_nn_state_dicts_and_backends_agree():
+    torch.manual_seed(0)
+    plain = nn.Linear(6, 4)
+    x = torch.randn(2, 5, 6)
+    for layer, act in ((Linear(6, 4), lambda y: y), (LinearAct(6, 4, activation="silu"), torch.nn.functional.silu)):
+        layer.load_state_dict(plain.state_dict())
+        expected = act(plain(x))
+        for mode in ("ext", "torch"):
+            with backend(mode):
+                torch.testing.assert_close(layer(x), expected, msg=lambda m: f"{type(layer).__name__} {mode}: {m}")
+    assert list(Linear(6, 4, bias=False).state_dict()) == ["weight"]
+
+
+def test_bfloat16_on_cpu_runs_the_reference():
+    """The CPU kernel is float32/float64; other dtypes take PyTorch's path instead of failing."""
+    x, w = torch.randn(3, 8).bfloat16(), torch.randn(4, 8).bfloat16()
+    with backend("ext"):
+        torch.testing.assert_close(linear(x, w), torch.nn.functional.linear(x, w))
+
+
+def test_ops_table_lists_every_op_with_its_reference():
+    assert zoo.ops.OPS["linear"] == (linear, linear_reference)
