@@ -11,6 +11,7 @@ import zoo
 from zoo.bench import attention as attention_cases
 from zoo.bench import bias_act as bias_act_cases
 from zoo.bench import conv as conv_cases
+from zoo.bench import linear as linear_cases
 from zoo.bench import recurrent as recurrent_cases
 from zoo.bench import memory, report, runner
 from zoo.bench.cli import add_bench_parser  # noqa: F401  (the CLI wiring imports cleanly)
@@ -27,8 +28,9 @@ def run_case(case, direction="fwd+bwd"):
 
 @pytest.mark.parametrize("case", [TINY, attention_cases._case(2, 2, 9, 33, 16, True),
                                   recurrent_cases._case("gru", 5, 2, 3, 4, 2, True),
-                                  conv_cases._case(2, 3, 9, 5, 3, 2), conv_cases._case(1, 2, 5, 3, 3, 1, 3)],
-                         ids=["bias_act", "attention", "gru", "conv2d", "conv3d"])
+                                  conv_cases._case(2, 3, 9, 5, 3, 2), conv_cases._case(1, 2, 5, 3, 3, 1, 3),
+                                  linear_cases._case(5, 7, 9)],
+                         ids=["bias_act", "attention", "gru", "conv2d", "conv3d", "linear"])
 def test_a_correct_kernel_is_timed(case):
     row = run_case(case)
     assert row["status"] == "ok", row

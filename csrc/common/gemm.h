@@ -178,7 +178,9 @@ void matmul(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_m, int64_t a_
   constexpr int64_t kGroupBytes = int64_t(4) << 20;
   const int64_t panel_size = std::max<int64_t>(K, 1) * NR;
   const int64_t panels = (N + NR - 1) / NR, row_blocks = (M + kRowBlock - 1) / kRowBlock;
-  const int64_t group = std::clamp<int64_t>(kGroupBytes / (panel_size * int64_t(sizeof(T))), 1, panels);
+  // at least a panel per thread: a deep B (a backward's grad_x over a 50k vocabulary) must not serialize
+  const int64_t group = std::clamp<int64_t>(kGroupBytes / (panel_size * int64_t(sizeof(T))),
+                                            std::min<int64_t>(panels, at::get_num_threads()), std::max<int64_t>(panels, 1));
   std::unique_ptr<T[]> packed(new T[group * panel_size]);  // every element is written by pack_panel
   for (int64_t g0 = 0; g0 < panels; g0 += group) {
     const int64_t g1 = std::min(panels, g0 + group);

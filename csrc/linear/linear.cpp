@@ -169,10 +169,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> linear_backward_cpu(const at::Ten
                        kNoEpilogue);
       gx = gx.view(x.sizes());
     }
-    if (output_mask[1]) {  // grad^T (N x M) * x (M x K)
+    if (output_mask[1]) {  // grad^T (N x M) * x (M x K), grad^T copied once: read in place its rows are N apart
+      const at::Tensor gt = g.t().contiguous();
       gw = at::empty({N, K}, x.options());
-      matmul<scalar_t>(N, K, M, gp, 1, N, x2.const_data_ptr<scalar_t>(), K, 1, gw.mutable_data_ptr<scalar_t>(), K,
-                       kNoEpilogue);
+      matmul<scalar_t>(N, K, M, gt.const_data_ptr<scalar_t>(), M, 1, x2.const_data_ptr<scalar_t>(), K, 1,
+                       gw.mutable_data_ptr<scalar_t>(), K, kNoEpilogue);
     }
     if (output_mask[2]) {
       gb = at::empty({N}, x.options());

@@ -11,13 +11,14 @@ import torch
 from rich.table import Table
 
 import zoo
-from zoo.bench import attention, bias_act, conv, recurrent, report, runner
+from zoo.bench import attention, bias_act, conv, linear, recurrent, report, runner
 
 # Op family -> its cases(specs, quick) function; one line per family.
 FAMILIES = {
     "attention": attention.cases,
     "bias_act": bias_act.cases,
     "conv": conv.cases,
+    "linear": linear.cases,
     "gru": recurrent.cases_for("gru"),
     "lstm": recurrent.cases_for("lstm"),
 }
