@@ -15,6 +15,20 @@ from zoo.registry import Registry
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 DEVICES = [pytest.param("cpu"), pytest.param("cuda", marks=[CUDA, pytest.mark.cuda])]
 
+
+def assert_compiles_and_exports(module: torch.nn.Module, x: torch.Tensor, *ops: str) -> None:
+    """torch.compile(fullgraph=True) and torch.export of `module` equal eager on our kernels, and the
+    exported graph calls each of `ops` (e.g. "zoo.linear.default")."""
+    from zoo.ops import backend
+
+    with backend("ext"):
+        expected = module(x)
+        torch.testing.assert_close(torch.compile(module, fullgraph=True)(x), expected)
+        program = torch.export.export(module, (x,))
+    graph = str(program.graph)
+    assert all(op in graph for op in ops), graph
+    torch.testing.assert_close(program.module()(x), expected)
+
 _counter = itertools.count()
 
 

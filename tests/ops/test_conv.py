@@ -14,7 +14,7 @@ from zoo.check import within_flash_rule
 from zoo.ops import ACTIVATIONS, backend, conv, conv_reference, conv_transpose, conv_transpose_reference
 from zoo.tolerances import tolerance
 
-from ..conftest import DEVICES
+from ..conftest import DEVICES, assert_compiles_and_exports
 
 # (x shape, weight shape, keyword arguments): odd sizes, strides, dilations, groups (1, 2, depthwise),
 # every padding form, 1x1 and 7x7 kernels, padding wider than the kernel, an empty batch. Input channels
@@ -227,14 +227,7 @@ def test_conv_transpose_layer_takes_output_size():
 
 def test_torch_compile_fullgraph_and_export():
     model = nn.Sequential(zoo.nn.Conv2dAct(3, 4, 3, padding=1, activation="silu"), zoo.nn.ConvTranspose2d(4, 2, 2, 2))
-    x = torch.randn(2, 3, 8, 8)
-    with backend("ext"):
-        expected = model(x)
-        torch.testing.assert_close(torch.compile(model, fullgraph=True)(x), expected)
-        program = torch.export.export(model, (x,))
-    graph = str(program.graph)
-    assert "zoo.conv.default" in graph and "zoo.conv_transpose.default" in graph
-    torch.testing.assert_close(program.module()(x), expected)
+    assert_compiles_and_exports(model, torch.randn(2, 3, 8, 8), "zoo.conv.default", "zoo.conv_transpose.default")
 
 
 def test_torch_compile_backward():

@@ -12,7 +12,7 @@ from zoo.nn import Linear, LinearAct
 from zoo.ops import ACTIVATIONS, backend, linear, linear_reference
 from zoo.tolerances import tolerance
 
-from ..conftest import DEVICES
+from ..conftest import DEVICES, assert_compiles_and_exports
 
 # (x shape, out_features): both kernel paths (x up to 1 MiB takes the dot-product path, larger x the
 # packed GEMM), odd sizes that leave partial vectors, tiles and panels, depth past one 256-deep block,
@@ -116,14 +116,8 @@ def test_opcheck(device):
 
 
 def test_torch_compile_fullgraph_and_export():
-    layer = LinearAct(8, 5, activation="gelu")
-    x = torch.randn(3, 8)
-    compiled = torch.compile(layer, fullgraph=True)
-    with backend("ext"):
-        torch.testing.assert_close(compiled(x), layer(x))
-        program = torch.export.export(layer, (x,))
-    assert "zoo.linear" in str(program.graph)
-    torch.testing.assert_close(program.module()(x), layer(x))
+    assert_compiles_and_exports(nn.Sequential(LinearAct(8, 5, activation="gelu"), Linear(5, 2)), torch.randn(3, 8),
+                                "zoo.linear.default")
 
 
 @pytest.mark.parametrize("mode", ["ext", "torch"])
