@@ -31,16 +31,12 @@ SHAPES = [
 ]
 
 
-def _tensor(shape, device, dtype, gen):
-    return torch.randn(shape, generator=gen, dtype=torch.float64).to(device, dtype)
-
-
 def sample_inputs(device, dtype=torch.float64, requires_grad=False):
     """(x, weight, bias, act) tuples covering both kernel paths, every activation and the layouts."""
     g = torch.Generator().manual_seed(0)
 
-    def t(*shape):
-        return _tensor(shape, device, dtype, g).requires_grad_(requires_grad)
+    def t(*shape):  # drawn in float64 so both dtypes see the same values
+        return torch.randn(shape, generator=g, dtype=torch.float64).to(device, dtype).requires_grad_(requires_grad)
 
     for i, (shape, n) in enumerate(SHAPES):
         act = list(ACTIVATIONS)[i % len(ACTIVATIONS)]
