@@ -3,6 +3,8 @@
 // per tile would cost more in overhead than the product itself.
 #pragma once
 
+#include <ATen/ATen.h>
+#include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <ATen/cpu/vec/vec.h>
 #include <c10/macros/Macros.h>
@@ -203,6 +205,20 @@ void matmul(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_m, int64_t a_
       }
     });
   }
+}
+
+// a (M x K) * b (K x N), 2-D float or double tensors of any strides, on matmul(): the
+// GEMMs of the backward passes. A transposed a is copied once: read in place, its
+// rows would be far apart and every step of a tile would touch a new page.
+inline at::Tensor mm(const at::Tensor& a, const at::Tensor& b) {
+  const at::Tensor ac = a.contiguous(), bc = b.contiguous();
+  const int64_t M = a.size(0), K = a.size(1), N = b.size(1);
+  at::Tensor c = at::empty({M, N}, a.options());
+  AT_DISPATCH_FLOATING_TYPES(a.scalar_type(), "zoo_mm", [&] {
+    matmul<scalar_t>(M, N, K, ac.const_data_ptr<scalar_t>(), K, 1, bc.const_data_ptr<scalar_t>(), N, 1,
+                     c.mutable_data_ptr<scalar_t>(), N, [](scalar_t*, int64_t, int64_t, int64_t) {});
+  });
+  return c;
 }
 
 }  // namespace zoo

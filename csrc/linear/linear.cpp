@@ -96,8 +96,6 @@ void forward_kernel(int64_t M, int64_t N, int64_t K, const T* x, const T* w, con
   });
 }
 
-constexpr auto kNoEpilogue = [](auto*, int64_t, int64_t, int64_t) {};
-
 // x (..., K) against weight (N, K) and bias (N): returns K, N.
 std::pair<int64_t, int64_t> check_args(const char* op, const at::Tensor& x, const at::Tensor& weight,
                                        const std::optional<at::Tensor>& bias) {
@@ -158,28 +156,15 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> linear_backward_cpu(const at::Ten
   ZOO_CHECK_ARG(grad_out.sizes() == at::IntArrayRef(out_shape), op, "grad_out", "must have the output's shape ",
                 at::IntArrayRef(out_shape), ", got ", grad_out.sizes());
   const at::Tensor g = as_matrix(grad_out), x2 = as_matrix(x);
-  const at::Tensor w = weight.contiguous();
-  const int64_t M = x2.size(0);
   at::Tensor gx = x.new_empty({0}), gw = x.new_empty({0}), gb = x.new_empty({0});  // empty where not asked for
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "zoo_linear_backward", [&] {
-    const scalar_t* gp = g.const_data_ptr<scalar_t>();
-    if (output_mask[0]) {  // (M x N) * W (N x K)
-      gx = at::empty({M, K}, x.options());
-      matmul<scalar_t>(M, K, N, gp, N, 1, w.const_data_ptr<scalar_t>(), K, 1, gx.mutable_data_ptr<scalar_t>(), K,
-                       kNoEpilogue);
-      gx = gx.view(x.sizes());
-    }
-    if (output_mask[1]) {  // grad^T (N x M) * x (M x K), grad^T copied once: read in place its rows are N apart
-      const at::Tensor gt = g.t().contiguous();
-      gw = at::empty({N, K}, x.options());
-      matmul<scalar_t>(N, K, M, gt.const_data_ptr<scalar_t>(), M, 1, x2.const_data_ptr<scalar_t>(), K, 1,
-                       gw.mutable_data_ptr<scalar_t>(), K, kNoEpilogue);
-    }
-    if (output_mask[2]) {
-      gb = at::empty({N}, x.options());
-      column_sums<scalar_t>(M, N, gp, gb.mutable_data_ptr<scalar_t>());
-    }
-  });
+  if (output_mask[0]) gx = zoo::mm(g, weight).view(x.sizes());
+  if (output_mask[1]) gw = zoo::mm(g.t(), x2);
+  if (output_mask[2]) {
+    gb = at::empty({N}, x.options());
+    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "zoo_linear_bias_grad", [&] {
+      column_sums<scalar_t>(g.size(0), N, g.const_data_ptr<scalar_t>(), gb.mutable_data_ptr<scalar_t>());
+    });
+  }
   return {gx, gw, gb};
 }
 

@@ -4,8 +4,8 @@
 // gates) and applies the fused gate math to that slice for every batch row, so a
 // step is one pass with no separate pointwise launches. The hidden state is
 // double-buffered because every thread reads all of it. The backward runs the
-// steps in reverse; grad W_hh is then one GEMM over all steps (ATen's mm, as the
-// input projection is in the forward).
+// steps in reverse; grad W_hh is then one GEMM over all steps (our zoo::mm, as the
+// input projection is zoo.ops.linear in the forward).
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <ATen/cpu/vec/vec.h>
@@ -330,7 +330,7 @@ void check_cpu_dtype(const char* op, const at::Tensor& x) {
 at::Tensor weight_gradient(const at::Tensor& dpre, const at::Tensor& h0, const at::Tensor& out) {
   const int64_t T = out.size(0);
   const at::Tensor h_prev = at::cat({h0.unsqueeze(0), out.narrow(0, 0, std::max<int64_t>(T - 1, 0))}).narrow(0, 0, T);
-  return at::mm(dpre.reshape({-1, dpre.size(2)}).t(), h_prev.reshape({-1, h0.size(1)}));
+  return zoo::mm(dpre.reshape({-1, dpre.size(2)}).t(), h_prev.reshape({-1, h0.size(1)}));
 }
 
 const int64_t* lengths_ptr(const std::optional<at::Tensor>& lengths, at::Tensor& holder) {

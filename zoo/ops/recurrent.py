@@ -1,7 +1,7 @@
 """LSTM, GRU and Elman RNN layers: one layer, one direction, time-major, on our fused recurrent kernels.
 
 Python half of csrc/recurrent/. The input projection x W_ih^T + b for all time
-steps is one GEMM here (F.linear, so autograd covers W_ih and the biases); the
+steps is one GEMM here (zoo.ops.linear, our GEMM, so autograd covers W_ih and the biases); the
 recurrence with its fused gate math and our own backward through time run in
 zoo::lstm_layer / gru_layer / rnn_layer. `lengths` (int64, CPU) makes steps past each
 sequence's end no-ops: state carried, output 0, as packed sequences need.
@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 from zoo.ops import _extension
 from zoo.ops.backend import use_extension
+from zoo.ops.linear import linear
 
 KERNEL_DEVICES = ("cpu", "meta")
 _KERNEL_CPU_DTYPES = (torch.float32, torch.float64)
@@ -38,9 +39,10 @@ def _check(op: str, x, w_ih, w_hh, h0, gates: int) -> None:
         raise ValueError(f"zoo.{op}: argument 'h0' must be (B, H) = {(x.shape[1], hidden)}, got {tuple(h0.shape)}")
 
 
-def _folded_projection(x, w_ih, b_ih, b_hh):
-    """x W_ih^T + b_ih + b_hh for all steps in one GEMM (LSTM and RNN add both biases outside the recurrence)."""
-    return F.linear(x, w_ih, None if b_ih is None else b_ih + b_hh)
+def _folded_projection(x, w_ih, b_ih, b_hh, project=F.linear):
+    """x W_ih^T + b_ih + b_hh for all steps in one GEMM (LSTM and RNN add both biases outside the recurrence);
+    `project` is zoo.ops.linear in the ops, F.linear in the references."""
+    return project(x, w_ih, None if b_ih is None else b_ih + b_hh)
 
 
 def _check_nonlinearity(nonlinearity: str) -> None:
@@ -55,7 +57,7 @@ def _step_mask(lengths: torch.Tensor | None, t: int, like: torch.Tensor) -> torc
 def lstm_layer(x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths=None):
     """One LSTM layer over x (T, B, I) from (h0, c0) (B, H): returns (out (T, B, H), h_n, c_n)."""
     _check("lstm_layer", x, w_ih, w_hh, h0, 4)
-    x_proj = _folded_projection(x, w_ih, b_ih, b_hh)
+    x_proj = _folded_projection(x, w_ih, b_ih, b_hh, linear)
     if _on_kernel(x, "lstm"):
         out, h_n, c_n, _, _ = torch.ops.zoo.lstm_layer.default(x_proj, w_hh, h0, c0, lengths)
         return out, h_n, c_n
@@ -65,7 +67,7 @@ def lstm_layer(x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths=None):
 def gru_layer(x, w_ih, w_hh, b_ih, b_hh, h0, lengths=None):
     """One GRU layer over x (T, B, I) from h0 (B, H): returns (out (T, B, H), h_n)."""
     _check("gru_layer", x, w_ih, w_hh, h0, 3)
-    x_proj = F.linear(x, w_ih, b_ih)
+    x_proj = linear(x, w_ih, b_ih)
     b_hh = b_hh if b_hh is not None else w_hh.new_zeros(w_hh.shape[0])
     if _on_kernel(x, "gru"):
         out, h_n, _ = torch.ops.zoo.gru_layer.default(x_proj, w_hh, b_hh, h0, lengths)
@@ -77,7 +79,7 @@ def rnn_layer(x, w_ih, w_hh, b_ih, b_hh, h0, lengths=None, nonlinearity="tanh"):
     """One Elman RNN layer (tanh or relu) over x (T, B, I) from h0 (B, H): returns (out (T, B, H), h_n)."""
     _check("rnn_layer", x, w_ih, w_hh, h0, 1)
     _check_nonlinearity(nonlinearity)
-    x_proj = _folded_projection(x, w_ih, b_ih, b_hh)
+    x_proj = _folded_projection(x, w_ih, b_ih, b_hh, linear)
     if _on_kernel(x, "rnn"):
         return torch.ops.zoo.rnn_layer.default(x_proj, w_hh, h0, lengths, nonlinearity)
     return _rnn_reference(x_proj, w_hh, h0, lengths, nonlinearity)
