@@ -165,8 +165,9 @@ void gemm_panels(int64_t M, int64_t n0, int64_t n1, int64_t K, const T* A, int64
 // gemm_tile and pack_panels, for products too large for one thread. B is taken
 // a group of panels at a time (about 4 MiB, so a group stays in L3 and the
 // packing buffer stays small however wide B is): the group is packed in
-// parallel, then its (panel, row block) pieces run in parallel, panel-major so
-// a thread reuses its panel across row blocks. K is split into depth blocks
+// parallel, then its (row block, panel) pieces run in parallel, row-block-major
+// so a thread keeps its block of A in L2 across the group's panels, and A is
+// read from memory once per group however tall it is. K is split into depth blocks
 // whose partial sums are added to C: a depth block of the panel stays in L1,
 // and each output is a sum of short sums, whose rounding error grows with the
 // block depth rather than with K. epilogue(C_rows, rows, n0, cols) runs on each
@@ -191,8 +192,8 @@ void matmul(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_m, int64_t a_
     });
     at::parallel_for(0, (g1 - g0) * row_blocks, 1, [&](int64_t begin, int64_t end) {
       for (int64_t piece = begin; piece < end; ++piece) {
-        const int64_t p = g0 + piece / row_blocks, n0 = p * NR, cols = std::min(NR, N - n0);
-        const int64_t m0 = (piece % row_blocks) * kRowBlock, m1 = std::min(M, m0 + kRowBlock);
+        const int64_t p = g0 + piece % (g1 - g0), n0 = p * NR, cols = std::min(NR, N - n0);
+        const int64_t m0 = (piece / (g1 - g0)) * kRowBlock, m1 = std::min(M, m0 + kRowBlock);
         for (int64_t k0 = 0; k0 < K || k0 == 0; k0 += kDepthBlock) {  // K = 0 still stores zeros
           const int64_t depth = std::min(kDepthBlock, K - k0);
           const T* panel = packed.get() + (p - g0) * panel_size + k0 * NR;
