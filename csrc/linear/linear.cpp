@@ -142,7 +142,7 @@ at::Tensor linear_cpu(const at::Tensor& x, const at::Tensor& weight, const std::
     forward_kernel<scalar_t>(x2.size(0), N, K, x2.const_data_ptr<scalar_t>(), w.const_data_ptr<scalar_t>(),
                              b.defined() ? b.const_data_ptr<scalar_t>() : nullptr, a, y.mutable_data_ptr<scalar_t>());
   });
-  return y.view(with_last(x.sizes(), N));
+  return at::_unsafe_view(y, with_last(x.sizes(), N));  // not a view: callers may modify it in place
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> linear_backward_cpu(const at::Tensor& grad_out, const at::Tensor& x,
@@ -157,7 +157,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> linear_backward_cpu(const at::Ten
                 at::IntArrayRef(out_shape), ", got ", grad_out.sizes());
   const at::Tensor g = as_matrix(grad_out), x2 = as_matrix(x);
   at::Tensor gx = x.new_empty({0}), gw = x.new_empty({0}), gb = x.new_empty({0});  // empty where not asked for
-  if (output_mask[0]) gx = zoo::mm(g, weight).view(x.sizes());
+  if (output_mask[0]) gx = at::_unsafe_view(zoo::mm(g, weight), x.sizes());
   if (output_mask[1]) gw = zoo::mm(g.t(), x2);
   if (output_mask[2]) {
     gb = at::empty({N}, x.options());

@@ -165,3 +165,18 @@ def test_bfloat16_on_cpu_runs_the_reference():
 
 def test_ops_table_lists_every_op_with_its_reference():
     assert zoo.ops.OPS["linear"] == (linear, linear_reference)
+
+
+def test_the_output_may_be_modified_in_place():
+    """nn.ReLU(inplace=True) after a Linear (torchvision's VGG classifier): the op's output is not a view."""
+    torch.manual_seed(0)
+    ours, plain = Linear(6, 4), nn.Linear(6, 4)
+    plain.load_state_dict(ours.state_dict())
+    x = torch.randn(3, 2, 6)
+    grads = []
+    for layer, mode in ((ours, "ext"), (plain, "torch")):
+        xi = x.clone().requires_grad_()
+        with backend(mode):
+            torch.relu_(layer(xi)).sum().backward()
+        grads.append((xi.grad, layer.weight.grad))
+    torch.testing.assert_close(grads[0], grads[1])

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 import zoo
-from zoo.nn import Conv3d, channels_last
+from zoo.nn import Conv3d, Linear, channels_last
 
 
 class BasicBlock3d(nn.Module):
@@ -53,7 +53,7 @@ class ResNet3d(nn.Module):
             cin = width
         self.layers = nn.Sequential(*stages)
         self.num_features = cin
-        self.fc = nn.Linear(cin, num_classes)
+        self.fc = Linear(cin, num_classes)
         for m in self.modules():
             if isinstance(m, nn.Conv3d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
@@ -69,7 +69,7 @@ class ResNet3d(nn.Module):
 
     def reset_classifier(self, num_classes: int) -> None:
         """A fresh head with `num_classes` outputs, for transfer learning."""
-        self.fc = nn.Linear(self.num_features, num_classes)
+        self.fc = Linear(self.num_features, num_classes)
 
 
 def _volumes(config, batch_size):
@@ -86,7 +86,7 @@ def _spec(depth: int, layers: tuple[int, ...], num_params: int) -> zoo.ModelSpec
         inputs=_volumes,
         default_config={"layers": layers, "in_channels": 1, "num_classes": 2, "widths": (64, 128, 256, 512)},
         paper="https://arxiv.org/abs/1904.00625",
-        ops=("conv",),
+        ops=("conv", "linear"),
         num_params=num_params,
     )
 

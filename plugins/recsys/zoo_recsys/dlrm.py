@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 import zoo
+from zoo.nn import Linear
 from zoo_recsys.mlp import mlp
 
 
@@ -33,7 +34,7 @@ class DLRM(nn.Module):
         vectors = len(table_sizes) + 1
         self.register_buffer("pairs", torch.triu_indices(vectors, vectors, offset=1), persistent=False)
         self.top = mlp(embedding_dim + self.pairs.shape[1], top_mlp)
-        self.head = nn.Linear(top_mlp[-1] if top_mlp else embedding_dim + self.pairs.shape[1], 1)
+        self.head = Linear(top_mlp[-1] if top_mlp else embedding_dim + self.pairs.shape[1], 1)
 
     def forward(self, dense: torch.Tensor, sparse: torch.Tensor) -> torch.Tensor:
         """Click logits (B,) from dense (B, num_dense) floats and sparse (B, fields) or (B, fields, bag) ids."""

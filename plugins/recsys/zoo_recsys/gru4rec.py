@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 import zoo
-from zoo.nn import GRU
+from zoo.nn import GRU, Linear
 from zoo_recsys.examples import example_histories
 from zoo_recsys.recipe import train_next_item
 from zoo_recsys.sequential import NextItemModel
@@ -27,7 +27,7 @@ class GRU4Rec(NextItemModel):
         self.items = nn.Embedding(num_items + 1, embedding_dim, padding_idx=num_items)
         self.gru = GRU(embedding_dim, hidden_size, num_layers=num_layers, batch_first=True, dropout=dropout)
         self.drop = nn.Dropout(dropout)
-        self.output = nn.Linear(hidden_size, num_items)
+        self.output = Linear(hidden_size, num_items)
 
     def encode(self, histories: torch.Tensor) -> torch.Tensor:
         states, _ = self.gru(self.drop(self.items(histories)))
@@ -45,7 +45,7 @@ GRU4REC = zoo.ModelSpec(
     inputs=example_histories,
     default_config={"num_items": 1000, "embedding_dim": 64, "hidden_size": 100, "num_layers": 1, "dropout": 0.0},
     paper="https://arxiv.org/abs/1511.06939",
-    ops=("gru",),
+    ops=("gru", "linear"),
     num_params=214864,
     train=functools.partial(train_next_item, "gru4rec"),
 )

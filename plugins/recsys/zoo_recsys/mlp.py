@@ -6,7 +6,7 @@ from typing import Sequence
 
 from torch import nn
 
-from zoo.nn import LinearAct
+from zoo.nn import Linear, LinearAct
 
 
 def mlp(in_features: int, widths: Sequence[int], *, last_activation: bool = True) -> nn.Sequential:
@@ -14,6 +14,6 @@ def mlp(in_features: int, widths: Sequence[int], *, last_activation: bool = True
     layers: list[nn.Module] = []
     for i, width in enumerate(widths):
         last = i == len(widths) - 1
-        layers.append(LinearAct(in_features, width) if last_activation or not last else nn.Linear(in_features, width))
+        layers.append(LinearAct(in_features, width) if last_activation or not last else Linear(in_features, width))
         in_features = width
     return nn.Sequential(*layers)

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 import zoo
+from zoo.nn import Linear
 from zoo_recsys.examples import user_item_pairs
 from zoo_recsys.mlp import mlp
 from zoo_recsys.ranking import Recommender
@@ -26,7 +27,7 @@ class NeuMF(Recommender):
         self.user_mlp = nn.Embedding(num_users, mlp_dims[0] // 2)
         self.item_mlp = nn.Embedding(num_items, mlp_dims[0] // 2)
         self.mlp = mlp(mlp_dims[0], mlp_dims[1:])
-        self.head = nn.Linear(gmf_dim + mlp_dims[-1], 1)
+        self.head = Linear(gmf_dim + mlp_dims[-1], 1)
 
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """Interaction logits, (batch,)."""

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 import zoo
-from zoo.nn import Attention, LinearAct
+from zoo.nn import Attention, Linear, LinearAct
 from zoo_recsys.examples import example_histories
 from zoo_recsys.recipe import train_next_item
 from zoo_recsys.sequential import NextItemModel
@@ -27,7 +27,7 @@ class Block(nn.Module):
         self.norm1 = nn.LayerNorm(dim)
         self.attn = Attention(dim, num_heads, causal=True, dropout=dropout)
         self.norm2 = nn.LayerNorm(dim)
-        self.ffn = nn.Sequential(LinearAct(dim, dim), nn.Dropout(dropout), nn.Linear(dim, dim))
+        self.ffn = nn.Sequential(LinearAct(dim, dim), nn.Dropout(dropout), Linear(dim, dim))
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import zoo
-from zoo.nn import Attention, Conv1d, Conv2dAct, LinearAct, channels_last
+from zoo.nn import Attention, Conv1d, Conv2dAct, Linear, LinearAct, channels_last
 from zoo_speech.ctc import CTCRecognizer, example_waveforms, strided_lengths, zero_padding
 
 
@@ -27,7 +27,7 @@ class FeedForward(nn.Module):
         super().__init__()
         self.norm = nn.LayerNorm(dim)
         self.up = LinearAct(dim, 4 * dim, activation="silu")
-        self.down = nn.Linear(4 * dim, dim)
+        self.down = Linear(4 * dim, dim)
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -40,10 +40,10 @@ class ConvModule(nn.Module):
     def __init__(self, dim: int, kernel_size: int, dropout: float):
         super().__init__()
         self.norm = nn.LayerNorm(dim)
-        self.pointwise_in = nn.Linear(dim, 2 * dim)
+        self.pointwise_in = Linear(dim, 2 * dim)
         self.depthwise = Conv1d(dim, dim, kernel_size, padding=kernel_size // 2, groups=dim)
         self.batch_norm = nn.BatchNorm1d(dim)
-        self.pointwise_out = nn.Linear(dim, dim)
+        self.pointwise_out = Linear(dim, dim)
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
@@ -77,10 +77,10 @@ class Conformer(CTCRecognizer):
             raise ValueError(f"argument 'kernel_size' must be odd (same-length depthwise conv), got {kernel_size}")
         self.subsample1, self.subsample2 = Conv2dAct(1, dim, 3, 2, 1), Conv2dAct(dim, dim, 3, 2, 1)
         bands = strided_lengths(strided_lengths(n_mels, 3, 2, 1), 3, 2, 1)
-        self.project = nn.Linear(dim * bands, dim)
+        self.project = Linear(dim * bands, dim)
         self.drop = nn.Dropout(dropout)
         self.blocks = nn.ModuleList(ConformerBlock(dim, num_heads, kernel_size, dropout) for _ in range(num_blocks))
-        self.head = nn.Linear(dim, len(self.vocabulary))
+        self.head = Linear(dim, len(self.vocabulary))
 
     def encode(self, features: torch.Tensor, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         halved = strided_lengths(frames, 3, 2, 1)

@@ -13,7 +13,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 import zoo
-from zoo.nn import GRU, LSTM, Conv2d, channels_last
+from zoo.nn import Conv2d, GRU, LSTM, Linear, channels_last
 from zoo_speech.ctc import CTCRecognizer, example_waveforms, strided_lengths, zero_padding
 from zoo_speech.recipe import train_deepspeech2
 
@@ -33,7 +33,7 @@ class DeepSpeech2(CTCRecognizer):
                                    nn.Hardtanh(0, 20, inplace=True))
         bands = strided_lengths(strided_lengths(n_mels, 41, 2, 20), 21, 2, 10)
         self.rnn = RNNS[rnn_type](c * bands, hidden_size, num_layers, batch_first=True, bidirectional=True)
-        self.head = nn.Linear(2 * hidden_size, len(self.vocabulary))
+        self.head = Linear(2 * hidden_size, len(self.vocabulary))
 
     def encode(self, features: torch.Tensor, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         lengths = strided_lengths(frames, 11, 2, 5)  # the second conv keeps the first's frame count
@@ -53,7 +53,7 @@ DEEPSPEECH2 = zoo.ModelSpec(
     default_config={"sample_rate": 16000, "n_mels": 80, "conv_channels": 32, "rnn_type": "gru", "hidden_size": 512,
                     "num_layers": 3, "spec_augment": True},
     paper="https://arxiv.org/abs/1512.02595",
-    ops=("conv", "gru"),
+    ops=("conv", "gru", "linear"),
     num_params=13275389,
     train=train_deepspeech2,
 )

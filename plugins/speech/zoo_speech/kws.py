@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 import zoo
-from zoo.nn import Conv2dAct, LinearAct, channels_last
+from zoo.nn import Conv2dAct, Linear, LinearAct, channels_last
 
 
 class KeywordCNN(nn.Module):
@@ -26,7 +26,7 @@ class KeywordCNN(nn.Module):
             nn.Flatten(),
             LinearAct(channels, 128),
         )
-        self.head = nn.Linear(128, num_classes)
+        self.head = Linear(128, num_classes)
 
     def forward_features(self, mels: torch.Tensor) -> torch.Tensor:
         return self.features(channels_last(mels))

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 import zoo
-from zoo.nn import Conv2dAct, LinearAct, channels_last
+from zoo.nn import Conv2dAct, Linear, LinearAct, channels_last
 from zoo_vision.train_digits import train_mnist_cnn
 
 
@@ -28,7 +28,7 @@ class MnistCNN(nn.Module):
             nn.Flatten(),
             LinearAct(64 * side * side, 64),
         )
-        self.head = nn.Linear(64, num_classes)
+        self.head = Linear(64, num_classes)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """The 64-d embedding before the classifier (convolutions run channels-last)."""
@@ -39,7 +39,7 @@ class MnistCNN(nn.Module):
 
     def reset_classifier(self, num_classes: int) -> None:
         """A fresh classifier with `num_classes` outputs, for transfer learning."""
-        self.head = nn.Linear(self.head.in_features, num_classes)
+        self.head = Linear(self.head.in_features, num_classes)
 
 
 def _images(config, batch_size):

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 import zoo
-from zoo.nn import Conv2d, channels_last
+from zoo.nn import Conv2d, Linear, channels_last
 from zoo_vision.common import IMAGENET, image_inputs, torchvision_peer
 
 
@@ -76,7 +76,7 @@ class ResNet(nn.Module):
         self.layer4 = self._stage(block_cls, 512, layers[3], 2)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.num_features = 512 * block_cls.expansion
-        self.fc = nn.Linear(self.num_features, num_classes)
+        self.fc = Linear(self.num_features, num_classes)
         for m in self.modules():  # torchvision's initialisation
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
@@ -104,7 +104,7 @@ class ResNet(nn.Module):
 
     def reset_classifier(self, num_classes: int) -> None:
         """A fresh classifier with `num_classes` outputs, for transfer learning."""
-        self.fc = nn.Linear(self.num_features, num_classes)
+        self.fc = Linear(self.num_features, num_classes)
 
 
 BLOCKS = {"basic": BasicBlock, "bottleneck": Bottleneck}
@@ -119,7 +119,7 @@ def _spec(depth: int, block: str, layers: tuple[int, ...], num_params: int) -> z
         inputs=image_inputs,
         default_config={"block": block, "layers": layers, "num_classes": 1000, "in_chans": 3, "img_size": 224},
         paper="https://arxiv.org/abs/1512.03385",
-        ops=("conv",),
+        ops=("conv", "linear"),
         num_params=num_params,
         preprocessing=IMAGENET,
         peer=torchvision_peer(f"resnet{depth}"),

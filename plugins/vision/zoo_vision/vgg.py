@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 import zoo
-from zoo.nn import Conv2d, channels_last
+from zoo.nn import Conv2d, Linear, channels_last
 from zoo_vision.common import IMAGENET, image_inputs, torchvision_peer
 
 # Output channels per conv, "M" a 2x2 max-pool: configurations A, B, D, E of the paper.
@@ -40,7 +40,7 @@ class _Classifier(nn.Module):
     def reset_classifier(self, num_classes: int) -> None:
         """A fresh last layer with `num_classes` outputs, for transfer learning."""
         last = len(self.classifier) - 1
-        self.classifier[last] = nn.Linear(self.classifier[last].in_features, num_classes)
+        self.classifier[last] = Linear(self.classifier[last].in_features, num_classes)
 
 
 class VGG(_Classifier):
@@ -63,9 +63,9 @@ class VGG(_Classifier):
         self.features = nn.Sequential(*layers)
         self.avgpool = nn.AdaptiveAvgPool2d(7)
         self.classifier = nn.Sequential(
-            nn.Linear(512 * 7 * 7, 4096), nn.ReLU(True), nn.Dropout(dropout),
-            nn.Linear(4096, 4096), nn.ReLU(True), nn.Dropout(dropout),
-            nn.Linear(4096, num_classes),
+            Linear(512 * 7 * 7, 4096), nn.ReLU(True), nn.Dropout(dropout),
+            Linear(4096, 4096), nn.ReLU(True), nn.Dropout(dropout),
+            Linear(4096, num_classes),
         )
         for m in self.modules():  # torchvision's initialisation
             if isinstance(m, nn.Conv2d):
@@ -91,9 +91,9 @@ class AlexNet(_Classifier):
         )
         self.avgpool = nn.AdaptiveAvgPool2d(6)
         self.classifier = nn.Sequential(
-            nn.Dropout(dropout), nn.Linear(256 * 6 * 6, 4096), nn.ReLU(True),
-            nn.Dropout(dropout), nn.Linear(4096, 4096), nn.ReLU(True),
-            nn.Linear(4096, num_classes),
+            nn.Dropout(dropout), Linear(256 * 6 * 6, 4096), nn.ReLU(True),
+            nn.Dropout(dropout), Linear(4096, 4096), nn.ReLU(True),
+            Linear(4096, num_classes),
         )
 
 
@@ -128,7 +128,7 @@ def _vgg_spec(depth: int, batch_norm: bool) -> zoo.ModelSpec:
         default_config={"depth": depth, "batch_norm": batch_norm, "num_classes": 1000, "in_chans": 3,
                         "img_size": 224, "dropout": 0.5},
         paper="https://arxiv.org/abs/1409.1556",
-        ops=("conv",),
+        ops=("conv", "linear"),
         num_params=_VGG_PARAMS[depth, batch_norm],
         convert=timm_vgg_to_torchvision,
         preprocessing=IMAGENET,
@@ -146,7 +146,7 @@ ALEXNET = zoo.ModelSpec(
     inputs=image_inputs,
     default_config={"num_classes": 1000, "in_chans": 3, "img_size": 224, "dropout": 0.5},
     paper="https://arxiv.org/abs/1404.5997",
-    ops=("conv",),
+    ops=("conv", "linear"),
     num_params=61100840,
     preprocessing=IMAGENET,
     peer=torchvision_peer("alexnet"),

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 import zoo
-from zoo.nn import Attention, Conv2d, LinearAct, channels_last
+from zoo.nn import Attention, Conv2d, Linear, LinearAct, channels_last
 from zoo_vision.common import image_inputs, peer_run
 
 # timm's augreg weights (vit_*_patch16_224.augreg*_in1k): crop 0.9 (resize 248), bicubic, mean = std = 0.5.
@@ -28,7 +28,7 @@ class Mlp(nn.Module):
         super().__init__()
         self.fc1 = LinearAct(dim, hidden, activation="gelu")
         self.drop = nn.Dropout(dropout)
-        self.fc2 = nn.Linear(hidden, dim)
+        self.fc2 = Linear(hidden, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.drop(self.fc2(self.drop(self.fc1(x))))
@@ -78,7 +78,7 @@ class VisionTransformer(nn.Module):
         self.pos_drop = nn.Dropout(dropout)
         self.blocks = nn.Sequential(*[Block(dim, num_heads, mlp_ratio, dropout, attn_dropout) for _ in range(depth)])
         self.norm = nn.LayerNorm(dim, eps=1e-6)
-        self.head = nn.Linear(dim, num_classes)
+        self.head = Linear(dim, num_classes)
         nn.init.trunc_normal_(self.pos_embed, std=0.02)  # timm's initialisation
         nn.init.normal_(self.cls_token, std=1e-6)
         for m in self.modules():
@@ -103,7 +103,7 @@ class VisionTransformer(nn.Module):
 
     def reset_classifier(self, num_classes: int) -> None:
         """A fresh head with `num_classes` outputs, for transfer learning."""
-        self.head = nn.Linear(self.num_features, num_classes)
+        self.head = Linear(self.num_features, num_classes)
 
 
 # torchvision name -> timm name, per block (encoder.layers.encoder_layer_{i}.*) and outside the blocks.
