@@ -23,9 +23,8 @@ import torch
 import torch.nn.functional as F
 
 from zoo.ops import _extension
-from zoo.ops.backend import use_extension
+from zoo.ops.backend import use_kernel
 
-_KERNEL_CPU_DTYPES = (torch.float32, torch.float64)
 # No CUDA kernel yet: CUDA tensors run the reference (auto warns once; ext raises).
 KERNEL_DEVICES = ("cpu", "meta")
 
@@ -87,10 +86,9 @@ def scaled_dot_product_attention(query: torch.Tensor, key: torch.Tensor, value: 
     """F.scaled_dot_product_attention on our fused flash-style kernel (same arguments, same result)."""
     _check(query, key, value, attn_mask, dropout_p, is_causal, enable_gqa)
     on_kernel = (
-        use_extension(query.device, op="attention", kernel_devices=KERNEL_DEVICES)
+        use_kernel(query, op="attention", kernel_devices=KERNEL_DEVICES)
         and dropout_p == 0.0
         and not (attn_mask is not None and attn_mask.requires_grad)
-        and (query.device.type != "cpu" or query.dtype in _KERNEL_CPU_DTYPES)
     )
     if not on_kernel:
         return _reference(query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa)

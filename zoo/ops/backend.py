@@ -69,6 +69,20 @@ def _warn_once(reason: str) -> None:
         warnings.warn(f"zoo: using the PyTorch reference ops: {reason}", KernelFallbackWarning, stacklevel=4)
 
 
+KERNEL_CPU_DTYPES = (torch.float32, torch.float64)  # what our CPU kernels compute in
+
+
+def use_kernel(x: torch.Tensor, *, op: str, kernel_devices: tuple[str, ...]) -> bool:
+    """use_extension for x's device, and on the CPU only for KERNEL_CPU_DTYPES (other dtypes take the reference)."""
+    return use_extension(x.device, op=op, kernel_devices=kernel_devices) and (
+        x.device.type != "cpu" or x.dtype in KERNEL_CPU_DTYPES)
+
+
+def wants_grad(*tensors: torch.Tensor | None) -> bool:
+    """Whether autograd will record a call on `tensors` (ops then keep what their backward needs)."""
+    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+
+
 def use_extension(device: torch.device, *, op: str = "", kernel_devices: tuple[str, ...] | None = None) -> bool:
     """Whether an op on `device` should run our kernel (True) or the reference (False).
 

@@ -33,10 +33,15 @@ def bias_act(x: torch.Tensor, bias: torch.Tensor | None = None, act: str = "relu
     return bias_act_reference(x, bias, act, dim)
 
 
+def check_act(op: str, act: str) -> None:
+    """The `act` check of every op with a fused activation, with the C++ kernels' message."""
+    if act not in ACTIVATIONS:
+        raise ValueError(f"zoo.{op}: argument 'act' must be one of {', '.join(map(repr, ACTIVATIONS))}, got {act!r}")
+
+
 def _check_reference_args(x: torch.Tensor, bias: torch.Tensor | None, act: str, dim: int) -> None:
     """The checks the C++ kernels make, with the same messages, for the reference path."""
-    if act not in ACTIVATIONS:
-        raise ValueError(f"zoo.bias_act: argument 'act' must be one of {', '.join(map(repr, ACTIVATIONS))}, got {act!r}")
+    check_act("bias_act", act)
     if not x.is_floating_point():
         raise ValueError(f"zoo.bias_act: argument 'x' must be a floating-point tensor, got {x.dtype}")
     if bias is None:

@@ -18,11 +18,10 @@ import torch
 import torch.nn.functional as F
 
 from zoo.ops import _extension
-from zoo.ops.backend import use_extension
-from zoo.ops.bias_act import ACTIVATIONS, bias_act
+from zoo.ops.backend import use_kernel, wants_grad
+from zoo.ops.bias_act import ACTIVATIONS, bias_act, check_act
 
 KERNEL_DEVICES = ("cpu", "meta")
-_KERNEL_CPU_DTYPES = (torch.float32, torch.float64)
 _FUNCTIONAL = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 _FUNCTIONAL_TRANSPOSE = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
 
@@ -43,11 +42,6 @@ def _check(op: str, x: torch.Tensor, weight: torch.Tensor, n: int) -> None:
                          f"got shape {tuple(x.shape)}")
     if weight.dim() != n + 2:
         raise ValueError(f"zoo.{op}: argument 'weight' must be {n + 2}-D, got shape {tuple(weight.shape)}")
-
-
-def _check_act(op: str, act: str) -> None:
-    if act not in ACTIVATIONS:
-        raise ValueError(f"zoo.{op}: argument 'act' must be one of {', '.join(map(repr, ACTIVATIONS))}, got {act!r}")
 
 
 def _same_padding(op, weight, stride, dilation, n) -> tuple[list[int], list[int]]:
@@ -72,15 +66,6 @@ def _resolve_padding(op, padding, x, weight, stride, dilation, n) -> tuple[torch
     return x, _tuple(padding, n, "padding", op)
 
 
-def _on_kernel(x: torch.Tensor, op: str) -> bool:
-    return use_extension(x.device, op=op, kernel_devices=KERNEL_DEVICES) and (
-        x.device.type != "cpu" or x.dtype in _KERNEL_CPU_DTYPES)
-
-
-def _wants_grad(*tensors) -> bool:
-    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
-
-
 def conv(x, weight, bias=None, stride: IntOrTuple = 1, padding: IntOrTuple | str = 0, dilation: IntOrTuple = 1,
          groups: int = 1, act: str = "identity") -> torch.Tensor:
     """act(convNd(x, weight, bias)), N from weight's rank; the contract of F.conv1d/2d/3d plus `act`."""
@@ -89,12 +74,12 @@ def conv(x, weight, bias=None, stride: IntOrTuple = 1, padding: IntOrTuple | str
     _check(op, x, weight, n)
     if x.dim() == n + 1:  # unbatched
         return conv(x.unsqueeze(0), weight, bias, stride, padding, dilation, groups, act).squeeze(0)
-    _check_act(op, act)
+    check_act(op, act)
     stride, dilation = _tuple(stride, n, "stride", op), _tuple(dilation, n, "dilation", op)
     x, padding = _resolve_padding(op, padding, x, weight, stride, dilation, n)
-    if not _on_kernel(x, "conv"):
+    if not use_kernel(x, op="conv", kernel_devices=KERNEL_DEVICES):
         return conv_reference(x, weight, bias, stride, padding, dilation, groups, act)
-    if act != "identity" and _wants_grad(x, weight, bias):
+    if act != "identity" and wants_grad(x, weight, bias):
         y = torch.ops.zoo.conv.default(x, weight, bias, stride, padding, dilation, groups, "identity")
         return bias_act(y, None, act)
     return torch.ops.zoo.conv.default(x, weight, bias, stride, padding, dilation, groups, act)
@@ -110,14 +95,14 @@ def conv_transpose(x, weight, bias=None, stride: IntOrTuple = 1, padding: IntOrT
     if x.dim() == n + 1:
         return conv_transpose(x.unsqueeze(0), weight, bias, stride, padding, output_padding, groups, dilation,
                               act).squeeze(0)
-    _check_act(op, act)
+    check_act(op, act)
     if isinstance(padding, str):
         raise ValueError(f"zoo.{op}: argument 'padding' must be an int or {n} ints, got {padding!r}")
     args = [_tuple(v, n, name, op) for v, name in
             ((stride, "stride"), (padding, "padding"), (output_padding, "output_padding"), (dilation, "dilation"))]
-    if not _on_kernel(x, "conv"):
+    if not use_kernel(x, op="conv", kernel_devices=KERNEL_DEVICES):
         return conv_transpose_reference(x, weight, bias, *args, groups, act)
-    split = act != "identity" and _wants_grad(x, weight, bias)
+    split = act != "identity" and wants_grad(x, weight, bias)
     y = torch.ops.zoo.conv_transpose.default(x, weight, bias, *args, groups, "identity" if split else act)
     return bias_act(y, None, act) if split else y
 

@@ -7,7 +7,7 @@ kernel (zoo::linear_backward).
 Why our own: on the AMD EPYC machines we run on, ATen's BLAS runs a float32
 decoding step (a few rows against a large W) at 6-15 GB/s of weights, where
 our dot-product path streams W at memory bandwidth, and large products at
-90-160 GFLOP/s, where our packed register tiles reach 130-170
+90-160 GFLOP/s, where our packed register tiles reach 140-185
 (`zoo bench ops linear`). Like conv, `act` fuses bias + activation into the
 epilogue; with gradients wanted the wrapper runs it as zoo.bias_act instead.
 """
@@ -18,17 +18,15 @@ import torch
 import torch.nn.functional as F
 
 from zoo.ops import _extension
-from zoo.ops.backend import use_extension
-from zoo.ops.bias_act import ACTIVATIONS, bias_act
+from zoo.ops.backend import use_kernel, wants_grad
+from zoo.ops.bias_act import ACTIVATIONS, bias_act, check_act
 
 KERNEL_DEVICES = ("cpu", "meta")
-_KERNEL_CPU_DTYPES = (torch.float32, torch.float64)
 
 
 def _check(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, act: str) -> None:
     """The checks both paths make (the kernel repeats the shape ones in C++), with the kernel's messages."""
-    if act not in ACTIVATIONS:
-        raise ValueError(f"zoo.linear: argument 'act' must be one of {', '.join(map(repr, ACTIVATIONS))}, got {act!r}")
+    check_act("linear", act)
     if x.dim() < 1:
         raise ValueError("zoo.linear: argument 'x' must have at least 1 dimension (..., in_features), got a 0-D tensor")
     if weight.dim() != 2 or weight.shape[1] != x.shape[-1]:
@@ -42,19 +40,13 @@ def _check(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, act
             raise ValueError(f"zoo.linear: argument '{name}' must have the same dtype as 'x', got {t.dtype} and {x.dtype}")
 
 
-def _wants_grad(*tensors) -> bool:
-    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
-
-
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
            act: str = "identity") -> torch.Tensor:
     """act(F.linear(x, weight, bias)): the contract of torch.nn.functional.linear plus `act`."""
     _check(x, weight, bias, act)
-    on_kernel = use_extension(x.device, op="linear", kernel_devices=KERNEL_DEVICES) and (
-        x.device.type != "cpu" or x.dtype in _KERNEL_CPU_DTYPES)
-    if not on_kernel:
+    if not use_kernel(x, op="linear", kernel_devices=KERNEL_DEVICES):
         return linear_reference(x, weight, bias, act)
-    if act != "identity" and _wants_grad(x, weight, bias):
+    if act != "identity" and wants_grad(x, weight, bias):
         return bias_act(torch.ops.zoo.linear.default(x, weight, bias, "identity"), None, act)
     return torch.ops.zoo.linear.default(x, weight, bias, act)
 
