@@ -40,15 +40,6 @@ void for_vectors(int64_t j0, int64_t j1, F f) {
 
 bool active(const int64_t* lengths, int64_t t, int64_t b) { return lengths == nullptr || t < lengths[b]; }
 
-// dst (cols x rows) = src (rows x cols)^T
-template <typename T>
-std::vector<T> transposed(const T* src, int64_t rows, int64_t cols) {
-  std::vector<T> dst(rows * cols);
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < cols; ++c) dst[c * rows + r] = src[r * cols + c];
-  return dst;
-}
-
 // Runs f(j0, j1) in parallel over hidden units, split at panel boundaries.
 template <typename T, typename F>
 void for_hidden_panels(int64_t H, F f) {
@@ -59,9 +50,8 @@ void for_hidden_panels(int64_t H, F f) {
 // W_hh^T (H x G*H) packed per gate block, read at every step of the forward.
 template <typename T>
 std::vector<std::vector<T>> pack_gate_blocks(const T* w_hh, int64_t gates, int64_t H) {
-  const std::vector<T> wt = transposed(w_hh, gates * H, H);
-  std::vector<std::vector<T>> packs;
-  for (int64_t g = 0; g < gates; ++g) packs.push_back(pack_panels(H, H, wt.data() + g * H, gates * H));
+  std::vector<std::vector<T>> packs;  // gate g's block of W_hh^T: B(k, n) = w_hh[(g * H + n) * H + k]
+  for (int64_t g = 0; g < gates; ++g) packs.push_back(pack_panels(H, H, w_hh + g * H * H, 1, H));
   return packs;
 }
 
