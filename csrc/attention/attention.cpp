@@ -2,9 +2,10 @@
 // online softmax that never forms the Lq x Lk score matrix and stores the
 // logsumexp, and a backward that recomputes the probabilities tile by tile.
 // The tile products run on our register-blocked micro-GEMM over at::vec;
-// at::parallel_for spreads (batch, head, query tile) in the forward and
-// (batch, key/value head) in the backward, where one thread owns every
-// gradient it writes, so no atomics are needed.
+// at::parallel_for spreads (batch, key/value head, share of its query tiles) in
+// the forward and (batch, key/value head) in the backward, where one thread owns
+// every gradient it writes, so no atomics are needed. q, k, v, out and grad_out
+// are read in place at any strides with a contiguous last dim (see Rows).
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <ATen/cpu/vec/functional.h>
@@ -14,6 +15,8 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <memory>
+#include <type_traits>
 #include <vector>
 
 #include "attention/attention.h"
@@ -24,11 +27,12 @@ namespace {
 
 using at::vec::Vectorized;
 using zoo::gemm;
+using zoo::gemm_block;
 
 constexpr int64_t kBlockQ = 64;  // query rows per tile
 constexpr int64_t kBlockK = 128;  // keys per tile
 // Up to this many query rows (decoding with a KV cache), logits are dot products
-// read straight from K: transposing the whole cache would cost more than the rows.
+// read straight from K: packing the whole cache would cost more than the rows.
 constexpr int64_t kDotRows = 8;
 
 // dst (cols x rows) = src (rows x cols, row stride src_ld)^T, so a key tile can be the B of a GEMM.
@@ -77,78 +81,130 @@ void logits_row(T* row, int64_t bk, T scale, const Mask& mask, int64_t b, int64_
   }
 }
 
+// A (B, H, L, E) tensor read or written in place: E contiguous, the other dims at any
+// stride, so q, k and v can be views into one fused qkv projection and the output
+// can be laid out (B, L, H, E), ready for the output projection, with no copies.
 template <typename T>
-void forward_kernel(const Shape& s, const T* q, const T* k, const T* v, const Mask& mask, bool causal, T scale,
-                    T* out, T* lse) {
+struct Rows {
+  T* data;
+  int64_t sb, sh, sl;
+  T* at(int64_t b, int64_t h, int64_t i) const { return data + b * sb + h * sh + i * sl; }
+};
+
+template <typename T>
+Rows<T> rows_of(const at::Tensor& t) {
+  T* data;
+  if constexpr (std::is_const_v<T>) data = t.const_data_ptr<std::remove_const_t<T>>();
+  else data = t.mutable_data_ptr<T>();
+  return {data, t.stride(0), t.stride(1), t.stride(2)};
+}
+
+// t itself if its last dim is contiguous (all Rows needs), else a contiguous copy.
+at::Tensor with_contiguous_rows(const at::Tensor& t) { return t.size(-1) <= 1 || t.stride(-1) == 1 ? t : t.contiguous(); }
+
+template <typename T>
+void forward_kernel(const Shape& s, Rows<const T> q, Rows<const T> k, Rows<const T> v, const Mask& mask, bool causal,
+                    T scale, Rows<T> out, T* lse) {
   using Vec = Vectorized<T>;
   constexpr T kNegInf = -std::numeric_limits<T>::infinity();
-  // K^T of every head, once, so each key tile is a ready B operand for every query tile.
+  constexpr int64_t NR = zoo::panel_width<T>();
+  static_assert(kBlockK % NR == 0, "a key tile must be whole panels");
+  // A thread packs the K^T and V of the head it works on as GEMM panels, so each key
+  // tile is a ready, unit-stride B operand for every query tile whatever the rows'
+  // stride (a power of two would map a tile's rows to a few L1 sets). The buffer is
+  // the thread's own and reused: one for every head would be a fresh, page-faulting
+  // allocation per call. Decoding reads K and V in place instead.
   const bool dot_logits = s.Lq <= kDotRows;
-  std::vector<T> KT(dot_logits ? 0 : s.B * s.Hkv * s.D * s.Lk);
-  if (!dot_logits) {
-    at::parallel_for(0, s.B * s.Hkv, 1, [&](int64_t begin, int64_t end) {
-      for (int64_t w = begin; w < end; ++w) transpose(s.Lk, s.D, k + w * s.Lk * s.D, s.D, KT.data() + w * s.D * s.Lk);
-    });
-  }
-  const int64_t n_qtiles = (s.Lq + kBlockQ - 1) / kBlockQ;
-  at::parallel_for(0, s.B * s.Hq * n_qtiles, 1, [&](int64_t begin, int64_t end) {
+  const int64_t key_panels = (s.Lk + NR - 1) / NR, value_panels = (s.Dv + NR - 1) / NR;
+  const int64_t k_size = key_panels * s.D * NR, v_size = value_panels * s.Lk * NR;
+  // Work items: a key/value head and a share of its query tiles (all its query heads' tiles, unless
+  // there are too few heads to keep every thread busy).
+  const int64_t n_qtiles = (s.Lq + kBlockQ - 1) / kBlockQ, tiles = s.group() * n_qtiles;
+  const int64_t shares = std::clamp<int64_t>(4 * at::get_num_threads() / std::max<int64_t>(s.B * s.Hkv, 1), 1,
+                                             std::max<int64_t>(tiles, 1));
+  const int64_t per_share = (tiles + shares - 1) / shares;
+  at::parallel_for(0, s.B * s.Hkv * shares, 1, [&](int64_t begin, int64_t end) {
+    std::unique_ptr<T[]> packed(new T[dot_logits ? 0 : k_size + v_size]);  // all written by pack_panel
+    T* const Kp = packed.get();
+    T* const Vp = Kp + k_size;
     std::vector<T> Qs(kBlockQ * s.D), S(kBlockQ * kBlockK), acc(kBlockQ * s.Dv), m(kBlockQ), l(kBlockQ);
-    for (int64_t w = begin; w < end; ++w) {
-      const int64_t b = w / (s.Hq * n_qtiles), h = (w / n_qtiles) % s.Hq, i0 = (w % n_qtiles) * kBlockQ;
-      const int64_t bq = std::min(kBlockQ, s.Lq - i0), hk = h / s.group();
-      // The query tile with the softmax scale folded in, so logits need no extra pass.
-      at::vec::map([scale](Vec x) { return x * Vec(scale); }, Qs.data(), q + ((b * s.Hq + h) * s.Lq + i0) * s.D,
-                   bq * s.D);
-      const T* K = k + (b * s.Hkv + hk) * s.Lk * s.D;
-      const T* Kt = dot_logits ? nullptr : KT.data() + (b * s.Hkv + hk) * s.D * s.Lk;
-      const T* V = v + (b * s.Hkv + hk) * s.Lk * s.Dv;
-      std::fill(m.begin(), m.end(), kNegInf);
-      std::fill(l.begin(), l.end(), T(0));
-      std::fill(acc.begin(), acc.end(), T(0));
-      const int64_t k_end = causal ? std::min(s.Lk, i0 + bq) : s.Lk;
-      for (int64_t j0 = 0; j0 < k_end; j0 += kBlockK) {
-        const int64_t bk = std::min(kBlockK, k_end - j0);
-        if (dot_logits) {
-          for (int64_t i = 0; i < bq; ++i)
-            for (int64_t j = 0; j < bk; ++j)
-              S[i * bk + j] = at::vec::map2_reduce_all<T>(
-                  [](Vec x, Vec y) { return x * y; }, [](Vec x, Vec y) { return x + y; },
-                  Qs.data() + i * s.D, K + (j0 + j) * s.D, s.D);
-        } else {
-          gemm<T>(bq, bk, s.D, Qs.data(), s.D, 1, Kt + j0, s.Lk, S.data(), bk, false);
+    int64_t packed_head = -1;
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t head = item / shares, b = head / s.Hkv, hk = head % s.Hkv;
+      if (!dot_logits && head != packed_head) {  // a thread's consecutive shares of one head pack it once
+        for (int64_t p = 0; p < key_panels; ++p) {
+          zoo::pack_panel(p, s.D, s.Lk, k.at(b, hk, 0), 1, k.sl, Kp + p * s.D * NR);
         }
-        for (int64_t i = 0; i < bq; ++i) {
-          T* row = S.data() + i * bk;
-          logits_row(row, bk, T(1), mask, b, h, i0 + i, j0, causal);
-          const T tile_max = at::vec::reduce_all<T>([](Vec& x, Vec& y) { return at::vec::maximum(x, y); }, row, bk);
-          const T m_new = std::max(m[i], tile_max);
-          if (m_new == kNegInf) {  // every key so far is masked for this row
-            std::fill(row, row + bk, T(0));
-            continue;
-          }
-          at::vec::map([m_new](Vec x) { return (x - Vec(m_new)).exp_u20(); }, row, row, bk);
-          const T alpha = std::exp(m[i] - m_new);  // 0 when m[i] is -inf
-          l[i] = l[i] * alpha + at::vec::reduce_all<T>([](Vec& x, Vec& y) { return x + y; }, row, bk);
-          T* acc_row = acc.data() + i * s.Dv;
-          at::vec::map([alpha](Vec x) { return x * Vec(alpha); }, acc_row, acc_row, s.Dv);
-          m[i] = m_new;
+        for (int64_t p = 0; p < value_panels; ++p) {
+          zoo::pack_panel(p, s.Lk, s.Dv, v.at(b, hk, 0), v.sl, 1, Vp + p * s.Lk * NR);
         }
-        gemm<T>(bq, s.Dv, bk, S.data(), bk, 1, V + j0 * s.Dv, s.Dv, acc.data(), s.Dv, true);
+        packed_head = head;
       }
-      T* O = out + ((b * s.Hq + h) * s.Lq + i0) * s.Dv;
-      T* L = lse + (b * s.Hq + h) * s.Lq + i0;
-      for (int64_t i = 0; i < bq; ++i) {
-        const T inv = l[i] > T(0) ? T(1) / l[i] : T(0);
-        at::vec::map([inv](Vec x) { return x * Vec(inv); }, O + i * s.Dv, acc.data() + i * s.Dv, s.Dv);
-        L[i] = l[i] > T(0) ? m[i] + std::log(l[i]) : kNegInf;
+      const int64_t t1 = std::min(tiles, (item % shares + 1) * per_share);
+      for (int64_t t = (item % shares) * per_share; t < t1; ++t) {
+        const int64_t h = hk * s.group() + t / n_qtiles, i0 = (t % n_qtiles) * kBlockQ;
+        const int64_t bq = std::min(kBlockQ, s.Lq - i0);
+        // The query tile with the softmax scale folded in, so logits need no extra pass.
+        for (int64_t i = 0; i < bq; ++i) {
+          at::vec::map([scale](Vec x) { return x * Vec(scale); }, Qs.data() + i * s.D, q.at(b, h, i0 + i), s.D);
+        }
+        std::fill(m.begin(), m.end(), kNegInf);
+        std::fill(l.begin(), l.end(), T(0));
+        std::fill(acc.begin(), acc.end(), T(0));
+        const int64_t k_end = causal ? std::min(s.Lk, i0 + bq) : s.Lk;
+        for (int64_t j0 = 0; j0 < k_end; j0 += kBlockK) {
+          const int64_t bk = std::min(kBlockK, k_end - j0);
+          if (dot_logits) {
+            for (int64_t i = 0; i < bq; ++i)
+              for (int64_t j = 0; j < bk; ++j)
+                S[i * bk + j] = at::vec::map2_reduce_all<T>(
+                    [](Vec x, Vec y) { return x * y; }, [](Vec x, Vec y) { return x + y; },
+                    Qs.data() + i * s.D, k.at(b, hk, j0 + j), s.D);
+          } else {
+            for (int64_t n = 0; n < bk; n += NR) {  // S = Q K^T, a key panel at a time
+              gemm_block<T>(bq, std::min(NR, bk - n), s.D, Qs.data(), s.D, 1, Kp + (j0 + n) * s.D, NR, S.data() + n,
+                            bk, false);
+            }
+          }
+          for (int64_t i = 0; i < bq; ++i) {
+            T* row = S.data() + i * bk;
+            logits_row(row, bk, T(1), mask, b, h, i0 + i, j0, causal);
+            const T tile_max = at::vec::reduce_all<T>([](Vec& x, Vec& y) { return at::vec::maximum(x, y); }, row, bk);
+            const T m_new = std::max(m[i], tile_max);
+            if (m_new == kNegInf) {  // every key so far is masked for this row
+              std::fill(row, row + bk, T(0));
+              continue;
+            }
+            at::vec::map([m_new](Vec x) { return (x - Vec(m_new)).exp_u20(); }, row, row, bk);
+            const T alpha = std::exp(m[i] - m_new);  // 0 when m[i] is -inf
+            l[i] = l[i] * alpha + at::vec::reduce_all<T>([](Vec& x, Vec& y) { return x + y; }, row, bk);
+            T* acc_row = acc.data() + i * s.Dv;
+            at::vec::map([alpha](Vec x) { return x * Vec(alpha); }, acc_row, acc_row, s.Dv);
+            m[i] = m_new;
+          }
+          if (dot_logits) {
+            gemm<T>(bq, s.Dv, bk, S.data(), bk, 1, v.at(b, hk, j0), v.sl, acc.data(), s.Dv, true);
+          } else {
+            for (int64_t p = 0; p < value_panels; ++p) {  // acc += P V, a value panel at a time
+              gemm_block<T>(bq, std::min(NR, s.Dv - p * NR), bk, S.data(), bk, 1, Vp + (p * s.Lk + j0) * NR, NR,
+                            acc.data() + p * NR, s.Dv, true);
+            }
+          }
+        }
+        T* L = lse + (b * s.Hq + h) * s.Lq + i0;
+        for (int64_t i = 0; i < bq; ++i) {
+          const T inv = l[i] > T(0) ? T(1) / l[i] : T(0);
+          at::vec::map([inv](Vec x) { return x * Vec(inv); }, out.at(b, h, i0 + i), acc.data() + i * s.Dv, s.Dv);
+          L[i] = l[i] > T(0) ? m[i] + std::log(l[i]) : kNegInf;
+        }
       }
     }
   });
 }
 
 template <typename T>
-void backward_kernel(const Shape& s, const T* q, const T* k, const T* v, const Mask& mask, bool causal, T scale,
-                     const T* out, const T* dout, const T* lse, T* dq, T* dk, T* dv) {
+void backward_kernel(const Shape& s, Rows<const T> q, Rows<const T> k, Rows<const T> v, const Mask& mask, bool causal,
+                     T scale, Rows<const T> out, Rows<const T> dout, const T* lse, T* dq, T* dk, T* dv) {
   using Vec = Vectorized<T>;
   constexpr T kNegInf = -std::numeric_limits<T>::infinity();
   const int64_t G = s.group();
@@ -157,21 +213,18 @@ void backward_kernel(const Shape& s, const T* q, const T* k, const T* v, const M
     std::vector<T> dKb(kBlockK * s.D), dVb(kBlockK * s.Dv), Di(G * s.Lq);
     for (int64_t w = begin; w < end; ++w) {
       const int64_t b = w / s.Hkv, hk = w % s.Hkv;
-      const T* K = k + (b * s.Hkv + hk) * s.Lk * s.D;
-      const T* V = v + (b * s.Hkv + hk) * s.Lk * s.Dv;
       // Di = rowsum(dO * O): the softmax backward's correction term, once per query row.
       for (int64_t g = 0; g < G; ++g) {
-        const int64_t base = (b * s.Hq + hk * G + g) * s.Lq;
         for (int64_t i = 0; i < s.Lq; ++i) {
           Di[g * s.Lq + i] = at::vec::map2_reduce_all<T>(
               [](Vec x, Vec y) { return x * y; }, [](Vec x, Vec y) { return x + y; },
-              dout + (base + i) * s.Dv, out + (base + i) * s.Dv, s.Dv);
+              dout.at(b, hk * G + g, i), out.at(b, hk * G + g, i), s.Dv);
         }
       }
       for (int64_t j0 = 0; j0 < s.Lk; j0 += kBlockK) {
         const int64_t bk = std::min(kBlockK, s.Lk - j0);
-        transpose(bk, s.D, K + j0 * s.D, s.D, KT.data());
-        transpose(bk, s.Dv, V + j0 * s.Dv, s.Dv, VT.data());
+        transpose(bk, s.D, k.at(b, hk, j0), k.sl, KT.data());
+        transpose(bk, s.Dv, v.at(b, hk, j0), v.sl, VT.data());
         std::fill(dKb.begin(), dKb.end(), T(0));
         std::fill(dVb.begin(), dVb.end(), T(0));
         const int64_t i_start = causal ? (j0 / kBlockQ) * kBlockQ : 0;  // earlier rows see none of these keys
@@ -179,10 +232,10 @@ void backward_kernel(const Shape& s, const T* q, const T* k, const T* v, const M
           const int64_t h = hk * G + g, head = b * s.Hq + h;
           for (int64_t i0 = i_start; i0 < s.Lq; i0 += kBlockQ) {
             const int64_t bq = std::min(kBlockQ, s.Lq - i0);
-            const T* Q = q + (head * s.Lq + i0) * s.D;
-            const T* dO = dout + (head * s.Lq + i0) * s.Dv;
+            const T* Q = q.at(b, h, i0);
+            const T* dO = dout.at(b, h, i0);
             const T* L = lse + head * s.Lq + i0;
-            gemm<T>(bq, bk, s.D, Q, s.D, 1, KT.data(), bk, P.data(), bk, false);
+            gemm<T>(bq, bk, s.D, Q, q.sl, 1, KT.data(), bk, P.data(), bk, false);
             for (int64_t i = 0; i < bq; ++i) {
               T* row = P.data() + i * bk;
               if (L[i] == kNegInf) {  // a fully masked row has no gradient
@@ -193,15 +246,15 @@ void backward_kernel(const Shape& s, const T* q, const T* k, const T* v, const M
               const T li = L[i];
               at::vec::map([li](Vec x) { return (x - Vec(li)).exp_u20(); }, row, row, bk);
             }
-            gemm<T>(bk, s.Dv, bq, P.data(), 1, bk, dO, s.Dv, dVb.data(), s.Dv, true);  // dV += P^T dO
-            gemm<T>(bq, bk, s.Dv, dO, s.Dv, 1, VT.data(), bk, dP.data(), bk, false);    // dP = dO V^T
+            gemm<T>(bk, s.Dv, bq, P.data(), 1, bk, dO, dout.sl, dVb.data(), s.Dv, true);  // dV += P^T dO
+            gemm<T>(bq, bk, s.Dv, dO, dout.sl, 1, VT.data(), bk, dP.data(), bk, false);    // dP = dO V^T
             for (int64_t i = 0; i < bq; ++i) {  // dS = P * (dP - Di), with the softmax scale folded in
               const T d = Di[g * s.Lq + i0 + i];
               at::vec::map2([d, scale](Vec p, Vec dp) { return p * (dp - Vec(d)) * Vec(scale); },
                             dP.data() + i * bk, P.data() + i * bk, dP.data() + i * bk, bk);
             }
-            gemm<T>(bq, s.D, bk, dP.data(), bk, 1, K + j0 * s.D, s.D, dq + (head * s.Lq + i0) * s.D, s.D, true);
-            gemm<T>(bk, s.D, bq, dP.data(), 1, bk, Q, s.D, dKb.data(), s.D, true);  // dK += dS^T Q
+            gemm<T>(bq, s.D, bk, dP.data(), bk, 1, k.at(b, hk, j0), k.sl, dq + (head * s.Lq + i0) * s.D, s.D, true);
+            gemm<T>(bk, s.D, bq, dP.data(), 1, bk, Q, q.sl, dKb.data(), s.D, true);  // dK += dS^T Q
           }
         }
         std::copy(dKb.begin(), dKb.begin() + bk * s.D, dk + ((b * s.Hkv + hk) * s.Lk + j0) * s.D);
@@ -221,13 +274,15 @@ std::tuple<at::Tensor, at::Tensor> attention_forward_cpu(const at::Tensor& q, co
                                                          bool is_causal, double scale) {
   const Shape s = check_args(q, k, v, mask);
   check_cpu_dtype(q);
-  const at::Tensor qc = q.contiguous(), kc = k.contiguous(), vc = v.contiguous();
-  at::Tensor out = at::empty({s.B, s.Hq, s.Lq, s.Dv}, q.options());
+  // out is laid out (B, Lq, Hq, Dv), as PyTorch's CPU flash attention lays out its
+  // own: merging the heads for the output projection is then a free view.
+  at::Tensor out = at::empty({s.B, s.Lq, s.Hq, s.Dv}, q.options()).transpose(1, 2);
   at::Tensor lse = at::empty({s.B, s.Hq, s.Lq}, q.options());
   AT_DISPATCH_FLOATING_TYPES(q.scalar_type(), "attention_forward_cpu", [&] {
-    forward_kernel<scalar_t>(s, qc.const_data_ptr<scalar_t>(), kc.const_data_ptr<scalar_t>(),
-                             vc.const_data_ptr<scalar_t>(), Mask::of(mask), is_causal, scalar_t(scale),
-                             out.mutable_data_ptr<scalar_t>(), lse.mutable_data_ptr<scalar_t>());
+    forward_kernel<scalar_t>(s, rows_of<const scalar_t>(with_contiguous_rows(q)),
+                             rows_of<const scalar_t>(with_contiguous_rows(k)),
+                             rows_of<const scalar_t>(with_contiguous_rows(v)), Mask::of(mask), is_causal,
+                             scalar_t(scale), rows_of<scalar_t>(out), lse.mutable_data_ptr<scalar_t>());
   });
   return {out, lse};
 }
@@ -239,15 +294,18 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> attention_backward_cpu(
   const Shape s = check_args(q, k, v, mask);
   check_backward_args(grad_out, out, lse, s);
   check_cpu_dtype(q);
-  const at::Tensor qc = q.contiguous(), kc = k.contiguous(), vc = v.contiguous();
-  const at::Tensor oc = out.contiguous(), gc = grad_out.contiguous(), lc = lse.contiguous();
-  at::Tensor dq = at::zeros_like(qc), dk = at::empty_like(kc), dv = at::empty_like(vc);
+  // the gradients are contiguous, as the fake kernel says
+  at::Tensor dq = at::zeros(q.sizes(), q.options()), dk = at::empty(k.sizes(), k.options());
+  at::Tensor dv = at::empty(v.sizes(), v.options());
+  const at::Tensor lc = lse.contiguous();
   AT_DISPATCH_FLOATING_TYPES(q.scalar_type(), "attention_backward_cpu", [&] {
-    backward_kernel<scalar_t>(s, qc.const_data_ptr<scalar_t>(), kc.const_data_ptr<scalar_t>(),
-                              vc.const_data_ptr<scalar_t>(), Mask::of(mask), is_causal, scalar_t(scale),
-                              oc.const_data_ptr<scalar_t>(), gc.const_data_ptr<scalar_t>(),
-                              lc.const_data_ptr<scalar_t>(), dq.mutable_data_ptr<scalar_t>(),
-                              dk.mutable_data_ptr<scalar_t>(), dv.mutable_data_ptr<scalar_t>());
+    backward_kernel<scalar_t>(s, rows_of<const scalar_t>(with_contiguous_rows(q)),
+                              rows_of<const scalar_t>(with_contiguous_rows(k)),
+                              rows_of<const scalar_t>(with_contiguous_rows(v)), Mask::of(mask), is_causal,
+                              scalar_t(scale), rows_of<const scalar_t>(with_contiguous_rows(out)),
+                              rows_of<const scalar_t>(with_contiguous_rows(grad_out)), lc.const_data_ptr<scalar_t>(),
+                              dq.mutable_data_ptr<scalar_t>(), dk.mutable_data_ptr<scalar_t>(),
+                              dv.mutable_data_ptr<scalar_t>());
   });
   return {dq, dk, dv};
 }

@@ -5,7 +5,9 @@
 // k (B, Hkv, Lk, D), v (B, Hkv, Lk, Dv) with Hq a multiple of Hkv (grouped-query
 // attention: query head h reads key/value head h / (Hq / Hkv)); attn_mask, if
 // given, is bool (true = attend) or additive in q's dtype, with shape
-// (B, Hq, Lq, Lk) after broadcasting (strides may be 0). Causal masking is
+// (B, Hq, Lq, Lk) after broadcasting (strides may be 0). Any strides are
+// accepted; the forward returns out (B, Hq, Lq, Dv) laid out (B, Lq, Hq, Dv) in
+// memory, as PyTorch's CPU flash attention does. Causal masking is
 // top-left aligned, as torch.nn.functional.scaled_dot_product_attention's
 // is_causal: query i sees keys j <= i.
 //

@@ -133,6 +133,18 @@ void pack_panel(int64_t p, int64_t K, int64_t N, const T* B, int64_t ldb, int64_
   constexpr int64_t NR = panel_width<T>();
   constexpr int64_t kStep = 16;  // rows per pass: both B's and the panel's lines stay in L1 whatever the strides
   const int64_t cols = std::min(NR, N - p * NR);
+  if (b_n == 1) {  // B's rows are the panel's rows: a copy per row
+    for (int64_t k = 0; k < K; ++k) {
+      std::copy_n(B + k * ldb + p * NR, cols, panel + k * NR);
+      std::fill(panel + k * NR + cols, panel + (k + 1) * NR, T(0));
+    }
+    return;
+  }
+  if (ldb == 1) {  // B^T's rows are the panel's columns: a vectorized transpose
+    at::vec::transpose_mxn<T>(B + p * NR * b_n, b_n, panel, NR, int(cols), int(K));
+    for (int64_t k = 0; k < K && cols < NR; ++k) std::fill(panel + k * NR + cols, panel + (k + 1) * NR, T(0));
+    return;
+  }
   for (int64_t k0 = 0; k0 < K; k0 += kStep) {
     const int64_t k1 = std::min(K, k0 + kStep);
     for (int64_t c = 0; c < cols; ++c)

@@ -104,10 +104,28 @@ def test_non_contiguous_and_3d_inputs():
     x = torch.randn(2, 9, 4, 16)  # (B, L, H, D) as projections produce it
     q = k = v = x.transpose(1, 2)
     assert not q.is_contiguous()
+    strided = torch.randn(2, 4, 9, 32)[..., ::2]  # no unit stride in the head dim: the kernel copies it
     with backend("ext"):
         torch.testing.assert_close(sdpa(q, k, v, is_causal=True), reference(q, k, v, is_causal=True))
+        torch.testing.assert_close(sdpa(strided, q, v), reference(strided, q, v))
         q3 = torch.randn(3, 5, 8)
         torch.testing.assert_close(sdpa(q3, q3, q3), F.scaled_dot_product_attention(q3, q3, q3))
+
+
+@pytest.mark.parametrize("length", [5, 70], ids=["decode-path", "packed-path"])
+def test_views_of_a_fused_projection_are_read_in_place(length):
+    """q, k, v as views into one (B, L, 3, H, D) projection, as zoo.nn.Attention makes them; the output
+    comes back laid out (B, L, H, D), so merging its heads for the output projection is a view."""
+    qkv = torch.randn(2, length, 3, 4, 24, dtype=torch.float64, requires_grad=True)
+    q, k, v = (qkv[:, :, i].transpose(1, 2) for i in range(3))
+    with backend("ext"):
+        out = sdpa(q, k, v, is_causal=True)
+    torch.testing.assert_close(out, reference(q, k, v, is_causal=True))
+    assert out.transpose(1, 2).is_contiguous()
+    grad = torch.randn_like(out)
+    ours, = torch.autograd.grad(out, qkv, grad)
+    theirs, = torch.autograd.grad(reference(q, k, v, is_causal=True), qkv, grad)
+    torch.testing.assert_close(ours, theirs)
 
 
 def test_fully_masked_rows_give_zero_output_and_finite_gradients():
