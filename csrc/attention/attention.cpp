@@ -31,8 +31,9 @@ using zoo::gemm_block;
 
 constexpr int64_t kBlockQ = 64;  // query rows per tile
 constexpr int64_t kBlockK = 128;  // keys per tile
-// Up to this many query rows (decoding with a KV cache), logits are dot products
-// read straight from K: packing the whole cache would cost more than the rows.
+// Up to this many query rows (decoding with a KV cache), logits (and in the backward
+// dO V^T) are dot products read straight from K and V: packing or transposing the
+// whole cache would cost more than the few rows' products.
 constexpr int64_t kDotRows = 8;
 
 // dst (cols x rows) = src (rows x cols, row stride src_ld)^T, so a key tile can be the B of a GEMM.
@@ -40,6 +41,16 @@ template <typename T>
 void transpose(int64_t rows, int64_t cols, const T* src, int64_t src_ld, T* dst) {
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t c = 0; c < cols; ++c) dst[c * rows + r] = src[r * src_ld + c];
+}
+
+// C (rows x cols, contiguous) = A B^T over `depth`, A's and B's rows lda and ldb apart.
+template <typename T>
+void dot_products(int64_t rows, int64_t cols, int64_t depth, const T* A, int64_t lda, const T* B, int64_t ldb, T* C) {
+  using Vec = Vectorized<T>;
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < cols; ++j)
+      C[i * cols + j] = at::vec::map2_reduce_all<T>([](Vec x, Vec y) { return x * y; },
+                                                    [](Vec x, Vec y) { return x + y; }, A + i * lda, B + j * ldb, depth);
 }
 
 // Strided view of the expanded (B, Hq, Lq, Lk) mask.
@@ -155,11 +166,7 @@ void forward_kernel(const Shape& s, Rows<const T> q, Rows<const T> k, Rows<const
         for (int64_t j0 = 0; j0 < k_end; j0 += kBlockK) {
           const int64_t bk = std::min(kBlockK, k_end - j0);
           if (dot_logits) {
-            for (int64_t i = 0; i < bq; ++i)
-              for (int64_t j = 0; j < bk; ++j)
-                S[i * bk + j] = at::vec::map2_reduce_all<T>(
-                    [](Vec x, Vec y) { return x * y; }, [](Vec x, Vec y) { return x + y; },
-                    Qs.data() + i * s.D, k.at(b, hk, j0 + j), s.D);
+            dot_products(bq, bk, s.D, Qs.data(), s.D, k.at(b, hk, j0), k.sl, S.data());
           } else {
             for (int64_t n = 0; n < bk; n += NR) {  // S = Q K^T, a key panel at a time
               gemm_block<T>(bq, std::min(NR, bk - n), s.D, Qs.data(), s.D, 1, Kp + (j0 + n) * s.D, NR, S.data() + n,
@@ -208,6 +215,7 @@ void backward_kernel(const Shape& s, Rows<const T> q, Rows<const T> k, Rows<cons
   using Vec = Vectorized<T>;
   constexpr T kNegInf = -std::numeric_limits<T>::infinity();
   const int64_t G = s.group();
+  const bool dot_logits = s.Lq <= kDotRows;
   at::parallel_for(0, s.B * s.Hkv, 1, [&](int64_t begin, int64_t end) {
     std::vector<T> P(kBlockQ * kBlockK), dP(kBlockQ * kBlockK), KT(s.D * kBlockK), VT(s.Dv * kBlockK);
     std::vector<T> dKb(kBlockK * s.D), dVb(kBlockK * s.Dv), Di(G * s.Lq);
@@ -223,8 +231,10 @@ void backward_kernel(const Shape& s, Rows<const T> q, Rows<const T> k, Rows<cons
       }
       for (int64_t j0 = 0; j0 < s.Lk; j0 += kBlockK) {
         const int64_t bk = std::min(kBlockK, s.Lk - j0);
-        transpose(bk, s.D, k.at(b, hk, j0), k.sl, KT.data());
-        transpose(bk, s.Dv, v.at(b, hk, j0), v.sl, VT.data());
+        if (!dot_logits) {
+          transpose(bk, s.D, k.at(b, hk, j0), k.sl, KT.data());
+          transpose(bk, s.Dv, v.at(b, hk, j0), v.sl, VT.data());
+        }
         std::fill(dKb.begin(), dKb.end(), T(0));
         std::fill(dVb.begin(), dVb.end(), T(0));
         const int64_t i_start = causal ? (j0 / kBlockQ) * kBlockQ : 0;  // earlier rows see none of these keys
@@ -235,7 +245,11 @@ void backward_kernel(const Shape& s, Rows<const T> q, Rows<const T> k, Rows<cons
             const T* Q = q.at(b, h, i0);
             const T* dO = dout.at(b, h, i0);
             const T* L = lse + head * s.Lq + i0;
-            gemm<T>(bq, bk, s.D, Q, q.sl, 1, KT.data(), bk, P.data(), bk, false);
+            if (dot_logits) {
+              dot_products(bq, bk, s.D, Q, q.sl, k.at(b, hk, j0), k.sl, P.data());
+            } else {
+              gemm<T>(bq, bk, s.D, Q, q.sl, 1, KT.data(), bk, P.data(), bk, false);
+            }
             for (int64_t i = 0; i < bq; ++i) {
               T* row = P.data() + i * bk;
               if (L[i] == kNegInf) {  // a fully masked row has no gradient
@@ -247,7 +261,11 @@ void backward_kernel(const Shape& s, Rows<const T> q, Rows<const T> k, Rows<cons
               at::vec::map([li](Vec x) { return (x - Vec(li)).exp_u20(); }, row, row, bk);
             }
             gemm<T>(bk, s.Dv, bq, P.data(), 1, bk, dO, dout.sl, dVb.data(), s.Dv, true);  // dV += P^T dO
-            gemm<T>(bq, bk, s.Dv, dO, dout.sl, 1, VT.data(), bk, dP.data(), bk, false);    // dP = dO V^T
+            if (dot_logits) {  // dP = dO V^T
+              dot_products(bq, bk, s.Dv, dO, dout.sl, v.at(b, hk, j0), v.sl, dP.data());
+            } else {
+              gemm<T>(bq, bk, s.Dv, dO, dout.sl, 1, VT.data(), bk, dP.data(), bk, false);
+            }
             for (int64_t i = 0; i < bq; ++i) {  // dS = P * (dP - Di), with the softmax scale folded in
               const T d = Di[g * s.Lq + i0 + i];
               at::vec::map2([d, scale](Vec p, Vec dp) { return p * (dp - Vec(d)) * Vec(scale); },
