@@ -63,7 +63,7 @@ struct Tile {
 
   // C (=|+=) the tile; C's rows are ldc apart.
   C10_ALWAYS_INLINE void store(T* C, int64_t ldc, bool accumulate) const {
-    auto row = [&](int r, Vec lo, Vec hi) {
+    auto row = [&](int r, Vec lo, Vec hi) C10_ALWAYS_INLINE_ATTRIBUTE {
       T* c = C + r * ldc;
       if (accumulate) lo = lo + Vec::loadu(c, n0);
       lo.store(c, n0);
