@@ -49,8 +49,8 @@ void dot_products(int64_t rows, int64_t cols, int64_t depth, const T* A, int64_t
   using Vec = Vectorized<T>;
   for (int64_t i = 0; i < rows; ++i)
     for (int64_t j = 0; j < cols; ++j)
-      C[i * cols + j] = at::vec::map2_reduce_all<T>([](Vec x, Vec y) { return x * y; },
-                                                    [](Vec x, Vec y) { return x + y; }, A + i * lda, B + j * ldb, depth);
+      C[i * cols + j] = at::vec::map2_reduce_all<T>(
+          [](Vec x, Vec y) { return x * y; }, [](Vec x, Vec y) { return x + y; }, A + i * lda, B + j * ldb, depth);
 }
 
 // Strided view of the expanded (B, Hq, Lq, Lk) mask.
@@ -111,99 +111,137 @@ Rows<T> rows_of(const at::Tensor& t) {
 }
 
 // t itself if its last dim is contiguous (all Rows needs), else a contiguous copy.
-at::Tensor with_contiguous_rows(const at::Tensor& t) { return t.size(-1) <= 1 || t.stride(-1) == 1 ? t : t.contiguous(); }
+at::Tensor with_contiguous_rows(const at::Tensor& t) {
+  return t.size(-1) <= 1 || t.stride(-1) == 1 ? t : t.contiguous();
+}
+
+// One key/value head as the forward's tile products read it. Packed (the default):
+// K^T and V as GEMM panels, so each key tile is a unit-stride B operand whatever the
+// rows' stride (a power of two would map a tile's rows to a few L1 sets); a thread
+// owns one and reuses it across heads, since a buffer for every head would be a fresh,
+// page-faulting allocation per call. In place (decoding): K and V read where they are.
+template <typename T>
+class KeyValueHead {
+ public:
+  static constexpr int64_t NR = zoo::panel_width<T>();
+  static_assert(kBlockK % NR == 0, "a key tile must be whole panels");
+
+  KeyValueHead(const Shape& s, Rows<const T> k, Rows<const T> v, bool in_place)
+      : s_(s), k_(k), v_(v), in_place_(in_place), key_panels_((s.Lk + NR - 1) / NR),
+        value_panels_((s.Dv + NR - 1) / NR), k_size_(key_panels_ * s.D * NR),
+        packed_(new T[in_place ? 0 : k_size_ + value_panels_ * s.Lk * NR]) {}  // all written by pack_panel
+
+  // Makes (b, hk) the head read; packs it unless it is that head already or read in place.
+  void select(int64_t b, int64_t hk) {
+    if (b == b_ && hk == hk_) return;
+    b_ = b, hk_ = hk;
+    if (in_place_) return;
+    for (int64_t p = 0; p < key_panels_; ++p) zoo::pack_panel(p, s_.D, s_.Lk, k_.at(b, hk, 0), 1, k_.sl, key_panel(p));
+    for (int64_t p = 0; p < value_panels_; ++p) {
+      zoo::pack_panel(p, s_.Lk, s_.Dv, v_.at(b, hk, 0), v_.sl, 1, value_panel(p));
+    }
+  }
+
+  // S (rows x bk, contiguous) = Q K^T over keys [j0, j0 + bk); Q is rows x D, contiguous.
+  void logits(int64_t rows, int64_t j0, int64_t bk, const T* Q, T* S) const {
+    if (in_place_) return dot_products(rows, bk, s_.D, Q, s_.D, k_.at(b_, hk_, j0), k_.sl, S);
+    for (int64_t n = 0; n < bk; n += NR) {
+      gemm_block<T>(rows, std::min(NR, bk - n), s_.D, Q, s_.D, 1, key_panel((j0 + n) / NR), NR, S + n, bk, false);
+    }
+  }
+
+  // acc (rows x Dv, contiguous) += P V over keys [j0, j0 + bk); P is rows x bk, contiguous.
+  void add_values(int64_t rows, int64_t j0, int64_t bk, const T* P, T* acc) const {
+    if (in_place_) return gemm<T>(rows, s_.Dv, bk, P, bk, 1, v_.at(b_, hk_, j0), v_.sl, acc, s_.Dv, true);
+    for (int64_t p = 0; p < value_panels_; ++p) {
+      gemm_block<T>(rows, std::min(NR, s_.Dv - p * NR), bk, P, bk, 1, value_panel(p) + j0 * NR, NR, acc + p * NR,
+                    s_.Dv, true);
+    }
+  }
+
+ private:
+  T* key_panel(int64_t p) const { return packed_.get() + p * s_.D * NR; }
+  T* value_panel(int64_t p) const { return packed_.get() + k_size_ + p * s_.Lk * NR; }
+
+  const Shape& s_;
+  Rows<const T> k_, v_;
+  bool in_place_;
+  int64_t key_panels_, value_panels_, k_size_;
+  std::unique_ptr<T[]> packed_;
+  int64_t b_ = -1, hk_ = -1;
+};
+
+// A thread's scratch for one query tile: the scaled queries, a tile of logits, the
+// output accumulator and the online softmax's running max and sum per row.
+template <typename T>
+struct QueryTile {
+  std::vector<T> Q, S, acc, m, l;
+  explicit QueryTile(const Shape& s)
+      : Q(kBlockQ * s.D), S(kBlockQ * kBlockK), acc(kBlockQ * s.Dv), m(kBlockQ), l(kBlockQ) {}
+};
+
+// Rows [i0, i0 + kBlockQ) of query head h of batch b: out and lse, by an online softmax over key tiles.
+template <typename T>
+void attend_query_tile(const Shape& s, Rows<const T> q, const KeyValueHead<T>& kv, const Mask& mask, bool causal,
+                       T scale, int64_t b, int64_t h, int64_t i0, QueryTile<T>& t, Rows<T> out, T* lse) {
+  using Vec = Vectorized<T>;
+  constexpr T kNegInf = -std::numeric_limits<T>::infinity();
+  const int64_t bq = std::min(kBlockQ, s.Lq - i0);
+  // The query tile with the softmax scale folded in, so logits need no extra pass.
+  for (int64_t i = 0; i < bq; ++i) {
+    at::vec::map([scale](Vec x) { return x * Vec(scale); }, t.Q.data() + i * s.D, q.at(b, h, i0 + i), s.D);
+  }
+  std::fill(t.m.begin(), t.m.end(), kNegInf);
+  std::fill(t.l.begin(), t.l.end(), T(0));
+  std::fill(t.acc.begin(), t.acc.end(), T(0));
+  const int64_t k_end = causal ? std::min(s.Lk, i0 + bq) : s.Lk;
+  for (int64_t j0 = 0; j0 < k_end; j0 += kBlockK) {
+    const int64_t bk = std::min(kBlockK, k_end - j0);
+    kv.logits(bq, j0, bk, t.Q.data(), t.S.data());
+    for (int64_t i = 0; i < bq; ++i) {
+      T* row = t.S.data() + i * bk;
+      logits_row(row, bk, T(1), mask, b, h, i0 + i, j0, causal);
+      const T tile_max = at::vec::reduce_all<T>([](Vec& x, Vec& y) { return at::vec::maximum(x, y); }, row, bk);
+      const T m_new = std::max(t.m[i], tile_max);
+      if (m_new == kNegInf) {  // every key so far is masked for this row
+        std::fill(row, row + bk, T(0));
+        continue;
+      }
+      at::vec::map([m_new](Vec x) { return (x - Vec(m_new)).exp_u20(); }, row, row, bk);
+      const T alpha = std::exp(t.m[i] - m_new);  // 0 when m[i] is -inf
+      t.l[i] = t.l[i] * alpha + at::vec::reduce_all<T>([](Vec& x, Vec& y) { return x + y; }, row, bk);
+      T* acc_row = t.acc.data() + i * s.Dv;
+      at::vec::map([alpha](Vec x) { return x * Vec(alpha); }, acc_row, acc_row, s.Dv);
+      t.m[i] = m_new;
+    }
+    kv.add_values(bq, j0, bk, t.S.data(), t.acc.data());
+  }
+  T* L = lse + (b * s.Hq + h) * s.Lq + i0;
+  for (int64_t i = 0; i < bq; ++i) {
+    const T inv = t.l[i] > T(0) ? T(1) / t.l[i] : T(0);
+    at::vec::map([inv](Vec x) { return x * Vec(inv); }, out.at(b, h, i0 + i), t.acc.data() + i * s.Dv, s.Dv);
+    L[i] = t.l[i] > T(0) ? t.m[i] + std::log(t.l[i]) : kNegInf;
+  }
+}
 
 template <typename T>
 void forward_kernel(const Shape& s, Rows<const T> q, Rows<const T> k, Rows<const T> v, const Mask& mask, bool causal,
                     T scale, Rows<T> out, T* lse) {
-  using Vec = Vectorized<T>;
-  constexpr T kNegInf = -std::numeric_limits<T>::infinity();
-  constexpr int64_t NR = zoo::panel_width<T>();
-  static_assert(kBlockK % NR == 0, "a key tile must be whole panels");
-  // A thread packs the K^T and V of the head it works on as GEMM panels, so each key
-  // tile is a ready, unit-stride B operand for every query tile whatever the rows'
-  // stride (a power of two would map a tile's rows to a few L1 sets). The buffer is
-  // the thread's own and reused: one for every head would be a fresh, page-faulting
-  // allocation per call. Decoding reads K and V in place instead.
-  const bool dot_logits = s.Lq <= kDotRows;
-  const int64_t key_panels = (s.Lk + NR - 1) / NR, value_panels = (s.Dv + NR - 1) / NR;
-  const int64_t k_size = key_panels * s.D * NR, v_size = value_panels * s.Lk * NR;
-  // Work items: a key/value head and a share of its query tiles (all its query heads' tiles, unless
+  // Work items: a key/value head and a share of its query heads' tiles (all of them, unless
   // there are too few heads to keep every thread busy).
   const int64_t n_qtiles = (s.Lq + kBlockQ - 1) / kBlockQ, tiles = s.group() * n_qtiles;
   const int64_t shares = std::clamp<int64_t>(4 * at::get_num_threads() / std::max<int64_t>(s.B * s.Hkv, 1), 1,
                                              std::max<int64_t>(tiles, 1));
   const int64_t per_share = (tiles + shares - 1) / shares;
   at::parallel_for(0, s.B * s.Hkv * shares, 1, [&](int64_t begin, int64_t end) {
-    std::unique_ptr<T[]> packed(new T[dot_logits ? 0 : k_size + v_size]);  // all written by pack_panel
-    T* const Kp = packed.get();
-    T* const Vp = Kp + k_size;
-    std::vector<T> Qs(kBlockQ * s.D), S(kBlockQ * kBlockK), acc(kBlockQ * s.Dv), m(kBlockQ), l(kBlockQ);
-    int64_t packed_head = -1;
+    KeyValueHead<T> kv(s, k, v, /*in_place=*/s.Lq <= kDotRows);
+    QueryTile<T> tile(s);
     for (int64_t item = begin; item < end; ++item) {
-      const int64_t head = item / shares, b = head / s.Hkv, hk = head % s.Hkv;
-      if (!dot_logits && head != packed_head) {  // a thread's consecutive shares of one head pack it once
-        for (int64_t p = 0; p < key_panels; ++p) {
-          zoo::pack_panel(p, s.D, s.Lk, k.at(b, hk, 0), 1, k.sl, Kp + p * s.D * NR);
-        }
-        for (int64_t p = 0; p < value_panels; ++p) {
-          zoo::pack_panel(p, s.Lk, s.Dv, v.at(b, hk, 0), v.sl, 1, Vp + p * s.Lk * NR);
-        }
-        packed_head = head;
-      }
-      const int64_t t1 = std::min(tiles, (item % shares + 1) * per_share);
-      for (int64_t t = (item % shares) * per_share; t < t1; ++t) {
-        const int64_t h = hk * s.group() + t / n_qtiles, i0 = (t % n_qtiles) * kBlockQ;
-        const int64_t bq = std::min(kBlockQ, s.Lq - i0);
-        // The query tile with the softmax scale folded in, so logits need no extra pass.
-        for (int64_t i = 0; i < bq; ++i) {
-          at::vec::map([scale](Vec x) { return x * Vec(scale); }, Qs.data() + i * s.D, q.at(b, h, i0 + i), s.D);
-        }
-        std::fill(m.begin(), m.end(), kNegInf);
-        std::fill(l.begin(), l.end(), T(0));
-        std::fill(acc.begin(), acc.end(), T(0));
-        const int64_t k_end = causal ? std::min(s.Lk, i0 + bq) : s.Lk;
-        for (int64_t j0 = 0; j0 < k_end; j0 += kBlockK) {
-          const int64_t bk = std::min(kBlockK, k_end - j0);
-          if (dot_logits) {
-            dot_products(bq, bk, s.D, Qs.data(), s.D, k.at(b, hk, j0), k.sl, S.data());
-          } else {
-            for (int64_t n = 0; n < bk; n += NR) {  // S = Q K^T, a key panel at a time
-              gemm_block<T>(bq, std::min(NR, bk - n), s.D, Qs.data(), s.D, 1, Kp + (j0 + n) * s.D, NR, S.data() + n,
-                            bk, false);
-            }
-          }
-          for (int64_t i = 0; i < bq; ++i) {
-            T* row = S.data() + i * bk;
-            logits_row(row, bk, T(1), mask, b, h, i0 + i, j0, causal);
-            const T tile_max = at::vec::reduce_all<T>([](Vec& x, Vec& y) { return at::vec::maximum(x, y); }, row, bk);
-            const T m_new = std::max(m[i], tile_max);
-            if (m_new == kNegInf) {  // every key so far is masked for this row
-              std::fill(row, row + bk, T(0));
-              continue;
-            }
-            at::vec::map([m_new](Vec x) { return (x - Vec(m_new)).exp_u20(); }, row, row, bk);
-            const T alpha = std::exp(m[i] - m_new);  // 0 when m[i] is -inf
-            l[i] = l[i] * alpha + at::vec::reduce_all<T>([](Vec& x, Vec& y) { return x + y; }, row, bk);
-            T* acc_row = acc.data() + i * s.Dv;
-            at::vec::map([alpha](Vec x) { return x * Vec(alpha); }, acc_row, acc_row, s.Dv);
-            m[i] = m_new;
-          }
-          if (dot_logits) {
-            gemm<T>(bq, s.Dv, bk, S.data(), bk, 1, v.at(b, hk, j0), v.sl, acc.data(), s.Dv, true);
-          } else {
-            for (int64_t p = 0; p < value_panels; ++p) {  // acc += P V, a value panel at a time
-              gemm_block<T>(bq, std::min(NR, s.Dv - p * NR), bk, S.data(), bk, 1, Vp + (p * s.Lk + j0) * NR, NR,
-                            acc.data() + p * NR, s.Dv, true);
-            }
-          }
-        }
-        T* L = lse + (b * s.Hq + h) * s.Lq + i0;
-        for (int64_t i = 0; i < bq; ++i) {
-          const T inv = l[i] > T(0) ? T(1) / l[i] : T(0);
-          at::vec::map([inv](Vec x) { return x * Vec(inv); }, out.at(b, h, i0 + i), acc.data() + i * s.Dv, s.Dv);
-          L[i] = l[i] > T(0) ? m[i] + std::log(l[i]) : kNegInf;
-        }
+      const int64_t b = item / shares / s.Hkv, hk = item / shares % s.Hkv, share = item % shares;
+      kv.select(b, hk);
+      for (int64_t t = share * per_share; t < std::min(tiles, (share + 1) * per_share); ++t) {
+        attend_query_tile(s, q, kv, mask, causal, scale, b, hk * s.group() + t / n_qtiles, (t % n_qtiles) * kBlockQ,
+                          tile, out, lse);
       }
     }
   });

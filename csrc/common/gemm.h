@@ -40,7 +40,7 @@ struct Tile {
     // compiler knows, which would keep every accumulator in memory.
     Vec r00 = c00, r01 = c01, r10 = c10, r11 = c11, r20 = c20, r21 = c21;
     Vec r30 = c30, r31 = c31, r40 = c40, r41 = c41, r50 = c50, r51 = c51;
-    auto step = [&](int64_t k, const Vec& b0, const Vec& b1) {
+    auto step = [&](int64_t k, const Vec& b0, const Vec& b1) C10_ALWAYS_INLINE_ATTRIBUTE {
       const T* a = A + k * a_k;
       Vec x(a[0]);
       r00 = at::vec::fmadd(x, b0, r00), r01 = at::vec::fmadd(x, b1, r01);
