@@ -141,3 +141,23 @@ def test_an_op_without_a_kernel_for_the_device_falls_back_or_raises(monkeypatch)
         assert not use_extension(torch.device("cpu"), op="attention", kernel_devices=("cuda",))
         assert not use_extension(torch.device("cpu"), op="attention", kernel_devices=("cuda",))
     assert len(caught) == 1 and "no attention kernel" in str(caught[0].message)
+
+
+def test_a_kernel_not_yet_validated_on_a_device_runs_only_in_ext_mode(monkeypatch):
+    import importlib
+    import warnings
+
+    from zoo.ops.backend import use_kernel
+
+    backend_module = importlib.import_module("zoo.ops.backend")
+    monkeypatch.setattr(backend_module, "_warned", set())
+    x = torch.randn(2)
+    with backend("ext"):
+        assert use_kernel(x, op="attention", kernel_devices=("cpu",), unvalidated_devices=("cpu",))
+    with backend("torch"):
+        assert not use_kernel(x, op="attention", kernel_devices=("cpu",), unvalidated_devices=("cpu",))
+    with backend("auto"), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert not use_kernel(x, op="attention", kernel_devices=("cpu",), unvalidated_devices=("cpu",))
+        assert use_kernel(x, op="attention", kernel_devices=("cpu",))
+    assert len(caught) == 1 and "has not yet passed its tests" in str(caught[0].message)

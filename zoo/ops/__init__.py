@@ -71,6 +71,8 @@ KERNEL_DEVICES = {
     "gru": _recurrent.KERNEL_DEVICES,
     "rnn": _recurrent.KERNEL_DEVICES,
 }
+# Op name -> device types whose kernels are built but not yet tested on that hardware (`ext` only).
+UNVALIDATED_DEVICES = {"attention": _attention.UNVALIDATED_DEVICES}
 
 __all__ = [
     "ACTIVATIONS",

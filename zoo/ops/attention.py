@@ -25,8 +25,10 @@ import torch.nn.functional as F
 from zoo.ops import _extension
 from zoo.ops.backend import use_kernel
 
-# No CUDA kernel yet: CUDA tensors run the reference (auto warns once; ext raises).
-KERNEL_DEVICES = ("cpu", "meta")
+KERNEL_DEVICES = ("cpu", "meta", "cuda")
+# The CUDA kernel compiles in CI but has not yet run on a GPU: `auto` keeps CUDA tensors on the
+# reference until tests/ops/test_attention.py passes on one; `ext` (as those tests use) runs it.
+UNVALIDATED_DEVICES = ("cuda",)
 
 
 def _fail(argument: str, expected: str) -> None:
@@ -86,7 +88,7 @@ def scaled_dot_product_attention(query: torch.Tensor, key: torch.Tensor, value: 
     """F.scaled_dot_product_attention on our fused flash-style kernel (same arguments, same result)."""
     _check(query, key, value, attn_mask, dropout_p, is_causal, enable_gqa)
     on_kernel = (
-        use_kernel(query, op="attention", kernel_devices=KERNEL_DEVICES)
+        use_kernel(query, op="attention", kernel_devices=KERNEL_DEVICES, unvalidated_devices=UNVALIDATED_DEVICES)
         and dropout_p == 0.0
         and not (attn_mask is not None and attn_mask.requires_grad)
     )
@@ -129,7 +131,12 @@ def scaled_dot_product_attention_reference(query, key, value, attn_mask=None, dr
 def _fake_forward(query, key, value, attn_mask, is_causal, scale):
     b, h, lq, _ = query.shape
     # out is laid out (B, Lq, H, Dv) as the kernels write it, so merging heads is a view
-    return query.new_empty(b, lq, h, value.shape[-1]).transpose(1, 2), query.new_empty(b, h, lq)
+    return query.new_empty(b, lq, h, value.shape[-1]).transpose(1, 2), query.new_empty(b, h, lq, dtype=_lse_dtype(query))
+
+
+def _lse_dtype(query: torch.Tensor) -> torch.dtype:
+    """The logsumexp is kept in the accumulate type: float32 for float16/bfloat16 queries."""
+    return torch.float32 if query.dtype in (torch.float16, torch.bfloat16) else query.dtype
 
 
 def _fake_backward(grad_out, query, key, value, attn_mask, out, lse, is_causal, scale):

@@ -72,8 +72,17 @@ def _warn_once(reason: str) -> None:
 KERNEL_CPU_DTYPES = (torch.float32, torch.float64)  # what our CPU kernels compute in
 
 
-def use_kernel(x: torch.Tensor, *, op: str, kernel_devices: tuple[str, ...]) -> bool:
-    """use_extension for x's device, and on the CPU only for KERNEL_CPU_DTYPES (other dtypes take the reference)."""
+def use_kernel(x: torch.Tensor, *, op: str, kernel_devices: tuple[str, ...],
+               unvalidated_devices: tuple[str, ...] = ()) -> bool:
+    """use_extension for x's device, and on the CPU only for KERNEL_CPU_DTYPES (other dtypes take the reference).
+
+    `unvalidated_devices`: where the kernel is built but has not yet passed its tests on that
+    hardware; `auto` keeps those on the reference (warning once), `ext` runs the kernel.
+    """
+    if x.device.type in unvalidated_devices and current() == "auto":
+        _warn_once(f"zoo's {op} kernel for '{x.device.type}' has not yet passed its tests on that hardware "
+                   f"({ENV_VAR}=ext runs it)")
+        return False
     return use_extension(x.device, op=op, kernel_devices=kernel_devices) and (
         x.device.type != "cpu" or x.dtype in KERNEL_CPU_DTYPES)
 

@@ -1,0 +1,369 @@
+// The device code of zoo::attention's CUDA kernels (FlashAttention-2 style), kept
+// apart from the launches in attention_cuda.cu so that tests/ops/cuda_emulation.h
+// can run it on the host (one OS thread per CUDA thread): CI has no GPU, and the
+// emulation checks the indexing, barriers and arithmetic against the reference.
+// Include after cuda_fp16.h, cuda_bf16.h and mma.h (or the emulation's stand-ins).
+//
+// Each step is a block-wide pass over shared memory, so it can be read against the
+// CPU kernel line by line. The forward gives a block one query tile: per key tile,
+// S = Q K^T, the online softmax (running max m and sum l per row; the output
+// accumulator O is rescaled in place) and O += P V; it stores out and the
+// logsumexp. The backward gives a block one key tile of a key/value head, so dK
+// and dV are its own (no atomics); it walks that head's query heads and their
+// query tiles, recomputing P from the logsumexp, and adds dQ into a float (double
+// for float64) accumulator with atomics. fp16/bf16 products run on tensor cores
+// (WMMA 16x16x16, float accumulation), fp32/fp64 on CUDA cores.
+#pragma once
+
+#include <ATen/ATen.h>
+#include <ATen/OpMathType.h>
+
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <type_traits>
+
+#include "attention/attention.h"
+
+namespace zoo::attention::kernels {
+
+constexpr int kWarps = 4;
+constexpr int kThreads = 32 * kWarps;
+
+template <typename T>
+using acc_t = at::opmath_type<T>;  // float for half/bfloat16/float, double for double
+
+inline int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
+
+// The WMMA element type of T, where T runs on tensor cores (bfloat16 needs sm_80).
+template <typename T>
+struct TensorCoreType {
+  static constexpr bool value = false;
+};
+template <>
+struct TensorCoreType<at::Half> {
+  static constexpr bool value = true;
+  using type = __half;
+};
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
+template <>
+struct TensorCoreType<at::BFloat16> {
+  static constexpr bool value = true;
+  using type = __nv_bfloat16;
+};
+#endif
+
+// C (M x N, row-major, ldc) = A B (+ C if accumulate), all in shared memory; M, N, K
+// multiples of 16. A is M x K row-major (lda), or stored K x M if kATransposed; B is
+// K x N row-major (ldb), or stored N x K if kBTransposed. The block's warps share out
+// the 16 x 16 tiles of C. Callers synchronise the block around it.
+template <bool kATransposed, bool kBTransposed, typename T, typename Acc>
+__device__ void block_mma(int M, int N, int K, const T* A, int lda, const T* B, int ldb, Acc* C, int ldc,
+                          bool accumulate) {
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, tiles_n = N / 16;
+  for (int t = warp; t < (M / 16) * tiles_n; t += kWarps) {
+    const int i0 = t / tiles_n * 16, j0 = t % tiles_n * 16;
+    if constexpr (TensorCoreType<T>::value) {
+      namespace wmma = nvcuda::wmma;
+      using E = typename TensorCoreType<T>::type;
+      using ALayout = std::conditional_t<kATransposed, wmma::col_major, wmma::row_major>;
+      using BLayout = std::conditional_t<kBTransposed, wmma::col_major, wmma::row_major>;
+      wmma::fragment<wmma::matrix_a, 16, 16, 16, E, ALayout> a;
+      wmma::fragment<wmma::matrix_b, 16, 16, 16, E, BLayout> b;
+      wmma::fragment<wmma::accumulator, 16, 16, 16, float> c;
+      if (accumulate) {
+        wmma::load_matrix_sync(c, C + i0 * ldc + j0, ldc, wmma::mem_row_major);
+      } else {
+        wmma::fill_fragment(c, 0.f);
+      }
+      for (int k0 = 0; k0 < K; k0 += 16) {
+        wmma::load_matrix_sync(a, reinterpret_cast<const E*>(kATransposed ? A + k0 * lda + i0 : A + i0 * lda + k0), lda);
+        wmma::load_matrix_sync(b, reinterpret_cast<const E*>(kBTransposed ? B + j0 * ldb + k0 : B + k0 * ldb + j0), ldb);
+        wmma::mma_sync(c, a, b, c);
+      }
+      wmma::store_matrix_sync(C + i0 * ldc + j0, c, ldc, wmma::mem_row_major);
+    } else {
+      for (int e = lane; e < 256; e += 32) {
+        const int i = i0 + e / 16, j = j0 + e % 16;
+        Acc sum = accumulate ? C[i * ldc + j] : Acc(0);
+        for (int k = 0; k < K; ++k) {
+          sum += Acc(kATransposed ? A[k * lda + i] : A[i * lda + k]) * Acc(kBTransposed ? B[j * ldb + k] : B[k * ldb + j]);
+        }
+        C[i * ldc + j] = sum;
+      }
+    }
+  }
+}
+
+__device__ inline float exp_of(float x) { return expf(x); }
+__device__ inline double exp_of(double x) { return exp(x); }
+__device__ inline float log_of(float x) { return logf(x); }
+__device__ inline double log_of(double x) { return log(x); }
+
+template <typename V>
+__device__ V warp_sum(V v) {
+  for (int offset = 16; offset > 0; offset /= 2) v += __shfl_xor_sync(0xffffffffu, v, offset);
+  return v;
+}
+
+template <typename V>
+__device__ V warp_max(V v) {
+  for (int offset = 16; offset > 0; offset /= 2) v = max(v, __shfl_xor_sync(0xffffffffu, v, offset));
+  return v;
+}
+
+// A (B, H, L, E) tensor at any strides.
+template <typename T>
+struct View {
+  T* data;
+  int64_t sb, sh, sl, se;
+  __device__ T& operator()(int64_t b, int64_t h, int64_t l, int64_t e) const {
+    return data[b * sb + h * sh + l * sl + e * se];
+  }
+};
+
+template <typename T>
+View<T> view_of(const at::Tensor& t) {
+  T* data;
+  if constexpr (std::is_const_v<T>) data = t.const_data_ptr<std::remove_const_t<T>>();
+  else data = t.mutable_data_ptr<T>();
+  return {data, t.stride(0), t.stride(1), t.stride(2), t.stride(3)};
+}
+
+// What the forward and the backward both read: the inputs, the mask and the sizes,
+// with head dims padded to whole 16-wide tiles (Dp, Dvp) in shared memory.
+template <typename T>
+struct Problem {
+  View<const T> q, k, v;
+  const void* mask;  // expanded (B, Hq, Lq, Lk): bool (true = attend) or additive in T
+  bool mask_is_bool, causal;
+  int64_t mb, mh, mi, mj;
+  int64_t B, Hq, Hkv, Lq, Lk;
+  int D, Dv, Dp, Dvp, tile;
+  acc_t<T> scale;
+
+  // The scaled, masked logit of query i and key j from their product (-inf where not attended).
+  __device__ acc_t<T> logit(acc_t<T> product, int64_t b, int64_t h, int64_t i, int64_t j) const {
+    using A = acc_t<T>;
+    constexpr A kNegInf = -std::numeric_limits<A>::infinity();
+    if (i >= Lq || j >= Lk || (causal && j > i)) return kNegInf;
+    A x = product * scale;
+    if (mask != nullptr) {
+      const int64_t offset = b * mb + h * mh + i * mi + j * mj;
+      if (mask_is_bool) {
+        if (!static_cast<const bool*>(mask)[offset]) return kNegInf;
+      } else {
+        x += A(static_cast<const T*>(mask)[offset]);
+      }
+    }
+    return x;
+  }
+};
+
+// rows x width of src (from row l0 of head (b, h)) into dst (tile x width_padded,
+// row-major), zero outside the tensor: pads never change a product.
+template <typename T>
+__device__ void stage(T* dst, const View<const T>& src, int64_t b, int64_t h, int64_t l0, int64_t length, int tile,
+                      int width, int width_padded) {
+  for (int e = threadIdx.x; e < tile * width_padded; e += blockDim.x) {
+    const int r = e / width_padded, c = e % width_padded;
+    dst[e] = l0 + r < length && c < width ? src(b, h, l0 + r, c) : T(0);
+  }
+}
+
+template <typename U>
+__device__ void fill(U* dst, int n, U value) {
+  for (int e = threadIdx.x; e < n; e += blockDim.x) dst[e] = value;
+}
+
+// Lays a block's dynamic shared memory out as 128-byte aligned arrays; with base 0 on
+// the host it measures the layout.
+struct Carver {
+  uintptr_t base, used = 0;
+  template <typename U>
+  __host__ __device__ U* take(int64_t n) {
+    U* p = reinterpret_cast<U*>(base + used);
+    used += (n * sizeof(U) + 127) / 128 * 128;
+    return p;
+  }
+};
+
+template <typename T>
+struct ForwardSmem {
+  T *Q, *K, *V, *P;
+  acc_t<T> *S, *O, *m, *l;
+  size_t bytes;
+  __host__ __device__ ForwardSmem(uintptr_t base, int tile, int Dp, int Dvp) {
+    Carver c{base};
+    Q = c.take<T>(tile * Dp), K = c.take<T>(tile * Dp), V = c.take<T>(tile * Dvp), P = c.take<T>(tile * tile);
+    S = c.take<acc_t<T>>(tile * tile), O = c.take<acc_t<T>>(tile * Dvp);
+    m = c.take<acc_t<T>>(tile), l = c.take<acc_t<T>>(tile);
+    bytes = c.used;
+  }
+};
+
+template <typename T>
+struct BackwardSmem {
+  T *K, *V, *Q, *dO, *P, *dS;
+  acc_t<T> *dK, *dV, *S, *dP, *dQ, *lse, *Di;
+  size_t bytes;
+  __host__ __device__ BackwardSmem(uintptr_t base, int tile, int Dp, int Dvp) {
+    Carver c{base};
+    K = c.take<T>(tile * Dp), V = c.take<T>(tile * Dvp), Q = c.take<T>(tile * Dp), dO = c.take<T>(tile * Dvp);
+    P = c.take<T>(tile * tile), dS = c.take<T>(tile * tile);
+    dK = c.take<acc_t<T>>(tile * Dp), dV = c.take<acc_t<T>>(tile * Dvp), dQ = c.take<acc_t<T>>(tile * Dp);
+    S = c.take<acc_t<T>>(tile * tile), dP = c.take<acc_t<T>>(tile * tile);
+    lse = c.take<acc_t<T>>(tile), Di = c.take<acc_t<T>>(tile);
+    bytes = c.used;
+  }
+};
+
+// One block per query tile of one query head.
+template <typename T>
+__global__ void __launch_bounds__(kThreads) forward_kernel(Problem<T> p, View<T> out, acc_t<T>* lse) {
+  using A = acc_t<T>;
+  constexpr A kNegInf = -std::numeric_limits<A>::infinity();
+  extern __shared__ __align__(128) unsigned char smem[];
+  const int tile = p.tile, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int64_t n_qtiles = (p.Lq + tile - 1) / tile, head = blockIdx.x / n_qtiles;
+  const int64_t b = head / p.Hq, h = head % p.Hq, hk = h / (p.Hq / p.Hkv), i0 = blockIdx.x % n_qtiles * tile;
+  const ForwardSmem<T> sm(reinterpret_cast<uintptr_t>(smem), tile, p.Dp, p.Dvp);
+
+  stage(sm.Q, p.q, b, h, i0, p.Lq, tile, p.D, p.Dp);
+  fill(sm.O, tile * p.Dvp, A(0));
+  fill(sm.m, tile, kNegInf);
+  fill(sm.l, tile, A(0));
+  const int64_t k_end = p.causal ? min(p.Lk, i0 + tile) : p.Lk;  // causal: later keys are masked for every row
+  for (int64_t j0 = 0; j0 < k_end; j0 += tile) {
+    __syncthreads();  // the last tile's O += P V has read K, V and P
+    stage(sm.K, p.k, b, hk, j0, p.Lk, tile, p.D, p.Dp);
+    stage(sm.V, p.v, b, hk, j0, p.Lk, tile, p.Dv, p.Dvp);
+    __syncthreads();
+    block_mma<false, true>(tile, tile, p.Dp, sm.Q, p.Dp, sm.K, p.Dp, sm.S, tile, false);  // S = Q K^T
+    __syncthreads();
+    for (int i = warp; i < tile; i += kWarps) {  // online softmax, a warp per row
+      A* s_row = sm.S + i * tile;
+      A tile_max = kNegInf;
+      for (int j = lane; j < tile; j += 32) {
+        s_row[j] = p.logit(s_row[j], b, h, i0 + i, j0 + j);
+        tile_max = max(tile_max, s_row[j]);
+      }
+      const A m_old = sm.m[i], m_new = max(m_old, warp_max(tile_max));
+      const bool none_seen = m_new == kNegInf;  // every key so far is masked for this row
+      const A alpha = none_seen ? A(1) : exp_of(m_old - m_new);  // 0 when m_old is -inf
+      A sum = 0;
+      for (int j = lane; j < tile; j += 32) {
+        const A prob = none_seen ? A(0) : exp_of(s_row[j] - m_new);
+        sm.P[i * tile + j] = T(prob);
+        sum += prob;
+      }
+      sum = warp_sum(sum);
+      for (int d = lane; d < p.Dvp; d += 32) sm.O[i * p.Dvp + d] *= alpha;
+      __syncwarp();  // every lane has read m[i] and l[i]
+      if (lane == 0) sm.m[i] = m_new, sm.l[i] = sm.l[i] * alpha + sum;
+    }
+    __syncthreads();
+    block_mma<false, false>(tile, p.Dvp, tile, sm.P, tile, sm.V, p.Dvp, sm.O, p.Dvp, true);  // O += P V
+  }
+  __syncthreads();
+  for (int i = warp; i < tile && i0 + i < p.Lq; i += kWarps) {
+    const A l = sm.l[i], inv = l > A(0) ? A(1) / l : A(0);  // a fully masked row: output 0
+    for (int d = lane; d < p.Dv; d += 32) out(b, h, i0 + i, d) = T(sm.O[i * p.Dvp + d] * inv);
+    if (lane == 0) lse[head * p.Lq + i0 + i] = l > A(0) ? sm.m[i] + log_of(l) : kNegInf;
+  }
+}
+
+// Di = rowsum(dO * O), the softmax backward's correction term: a warp per query row.
+template <typename T>
+__global__ void __launch_bounds__(kThreads) delta_kernel(int64_t rows, int64_t Hq, int64_t Lq, int Dv,
+                                                         View<const T> out, View<const T> dout, acc_t<T>* delta) {
+  const int lane = threadIdx.x % 32;
+  const int64_t warps = int64_t(gridDim.x) * kWarps;
+  for (int64_t r = int64_t(blockIdx.x) * kWarps + threadIdx.x / 32; r < rows; r += warps) {
+    const int64_t b = r / (Hq * Lq), h = r / Lq % Hq, i = r % Lq;
+    acc_t<T> sum = 0;
+    for (int d = lane; d < Dv; d += 32) sum += acc_t<T>(dout(b, h, i, d)) * acc_t<T>(out(b, h, i, d));
+    sum = warp_sum(sum);
+    if (lane == 0) delta[r] = sum;
+  }
+}
+
+// One block per key tile of one key/value head: dK and dV for those keys, and their
+// share of dQ, over every query row of the head's group that sees them.
+template <typename T>
+__global__ void __launch_bounds__(kThreads) backward_kernel(Problem<T> p, View<const T> dout, const acc_t<T>* lse,
+                                                            const acc_t<T>* delta, acc_t<T>* dq, T* dk, T* dv) {
+  using A = acc_t<T>;
+  constexpr A kNegInf = -std::numeric_limits<A>::infinity();
+  extern __shared__ __align__(128) unsigned char smem[];
+  const int tile = p.tile;
+  const int64_t n_ktiles = (p.Lk + tile - 1) / tile, kv_head = blockIdx.x / n_ktiles;
+  const int64_t b = kv_head / p.Hkv, hk = kv_head % p.Hkv, j0 = blockIdx.x % n_ktiles * tile;
+  const int64_t group = p.Hq / p.Hkv;
+  const BackwardSmem<T> sm(reinterpret_cast<uintptr_t>(smem), tile, p.Dp, p.Dvp);
+
+  stage(sm.K, p.k, b, hk, j0, p.Lk, tile, p.D, p.Dp);
+  stage(sm.V, p.v, b, hk, j0, p.Lk, tile, p.Dv, p.Dvp);
+  fill(sm.dK, tile * p.Dp, A(0));
+  fill(sm.dV, tile * p.Dvp, A(0));
+  for (int64_t g = 0; g < group; ++g) {
+    const int64_t h = hk * group + g, head = b * p.Hq + h;
+    // causal: rows before j0 see none of these keys (query and key tiles have one size)
+    for (int64_t i0 = p.causal ? j0 : 0; i0 < p.Lq; i0 += tile) {
+      __syncthreads();  // the last query tile is done with Q, dO, P, dS and dQ
+      stage(sm.Q, p.q, b, h, i0, p.Lq, tile, p.D, p.Dp);
+      stage(sm.dO, dout, b, h, i0, p.Lq, tile, p.Dv, p.Dvp);
+      for (int i = threadIdx.x; i < tile; i += blockDim.x) {
+        const bool row = i0 + i < p.Lq;
+        sm.lse[i] = row ? lse[head * p.Lq + i0 + i] : kNegInf;  // -inf: no probability, no gradient
+        sm.Di[i] = row ? delta[head * p.Lq + i0 + i] : A(0);
+      }
+      __syncthreads();
+      block_mma<false, true>(tile, tile, p.Dp, sm.Q, p.Dp, sm.K, p.Dp, sm.S, tile, false);     // S = Q K^T
+      block_mma<false, true>(tile, tile, p.Dvp, sm.dO, p.Dvp, sm.V, p.Dvp, sm.dP, tile, false);  // dP = dO V^T
+      __syncthreads();
+      for (int e = threadIdx.x; e < tile * tile; e += blockDim.x) {
+        const int i = e / tile, j = e % tile;
+        const A x = sm.lse[i] == kNegInf ? kNegInf : p.logit(sm.S[e], b, h, i0 + i, j0 + j);
+        const A prob = x == kNegInf ? A(0) : exp_of(x - sm.lse[i]);
+        sm.P[e] = T(prob);
+        sm.dS[e] = T(prob * (sm.dP[e] - sm.Di[i]) * p.scale);  // dS with the softmax scale folded in
+      }
+      __syncthreads();
+      block_mma<true, false>(tile, p.Dvp, tile, sm.P, tile, sm.dO, p.Dvp, sm.dV, p.Dvp, true);  // dV += P^T dO
+      block_mma<true, false>(tile, p.Dp, tile, sm.dS, tile, sm.Q, p.Dp, sm.dK, p.Dp, true);     // dK += dS^T Q
+      block_mma<false, false>(tile, p.Dp, tile, sm.dS, tile, sm.K, p.Dp, sm.dQ, p.Dp, false);   // dQ = dS K
+      __syncthreads();
+      for (int e = threadIdx.x; e < tile * p.Dp; e += blockDim.x) {
+        const int i = e / p.Dp, d = e % p.Dp;
+        if (i0 + i < p.Lq && d < p.D) atomicAdd(dq + (head * p.Lq + i0 + i) * p.D + d, sm.dQ[e]);
+      }
+    }
+  }
+  __syncthreads();
+  for (int e = threadIdx.x; e < tile * p.Dp; e += blockDim.x) {
+    const int j = e / p.Dp, d = e % p.Dp;
+    if (j0 + j < p.Lk && d < p.D) dk[(kv_head * p.Lk + j0 + j) * p.D + d] = T(sm.dK[e]);
+  }
+  for (int e = threadIdx.x; e < tile * p.Dvp; e += blockDim.x) {
+    const int j = e / p.Dvp, d = e % p.Dvp;
+    if (j0 + j < p.Lk && d < p.Dv) dv[(kv_head * p.Lk + j0 + j) * p.Dv + d] = T(sm.dV[e]);
+  }
+}
+
+template <typename T>
+Problem<T> problem_of(const Shape& s, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                      const std::optional<at::Tensor>& mask, bool causal, double scale) {
+  Problem<T> p{view_of<const T>(q), view_of<const T>(k), view_of<const T>(v)};
+  p.mask = mask.has_value() ? mask->const_data_ptr() : nullptr;
+  p.mask_is_bool = mask.has_value() && mask->scalar_type() == at::kBool;
+  p.causal = causal;
+  p.mb = mask.has_value() ? mask->stride(0) : 0, p.mh = mask.has_value() ? mask->stride(1) : 0;
+  p.mi = mask.has_value() ? mask->stride(2) : 0, p.mj = mask.has_value() ? mask->stride(3) : 0;
+  p.B = s.B, p.Hq = s.Hq, p.Hkv = s.Hkv, p.Lq = s.Lq, p.Lk = s.Lk;
+  p.D = int(s.D), p.Dv = int(s.Dv), p.Dp = int(round_up(s.D, 16)), p.Dvp = int(round_up(s.Dv, 16));
+  p.scale = acc_t<T>(scale);
+  return p;
+}
+
+}  // namespace zoo::attention::kernels
