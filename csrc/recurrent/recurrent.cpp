@@ -304,12 +304,6 @@ void rnn_backward(const Shape& s, const T* gout, const T* ghn, const T* w_hh, co
   std::copy(dh.begin(), dh.end(), gh0);
 }
 
-bool parse_relu(const char* op, c10::string_view nonlinearity) {
-  ZOO_CHECK_ARG(nonlinearity == "tanh" || nonlinearity == "relu", op, "nonlinearity",
-                "must be 'tanh' or 'relu', got '", std::string(nonlinearity), "'");
-  return nonlinearity == "relu";
-}
-
 void check_cpu_dtype(const char* op, const at::Tensor& x) {
   ZOO_CHECK_ARG(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble, op, "x_proj",
                 "must be float32 or float64 for the CPU kernel, got ", x.scalar_type());

@@ -11,6 +11,7 @@
 #include <ATen/ATen.h>
 
 #include <optional>
+#include <string>
 
 #include "common/checks.h"
 
@@ -47,6 +48,13 @@ inline Shape check_layer_args(const char* op, int64_t gates, const at::Tensor& x
                   op, "lengths", "must lie in [0, T = ", s.T, "]");
   }
   return s;
+}
+
+// Whether an Elman RNN's nonlinearity is relu (else tanh); anything else is an error.
+inline bool parse_relu(const char* op, c10::string_view nonlinearity) {
+  ZOO_CHECK_ARG(nonlinearity == "tanh" || nonlinearity == "relu", op, "nonlinearity",
+                "must be 'tanh' or 'relu', got '", std::string(nonlinearity), "'");
+  return nonlinearity == "relu";
 }
 
 }  // namespace zoo::recurrent

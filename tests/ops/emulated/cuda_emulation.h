@@ -129,7 +129,7 @@ void launch(void (*kernel)(Params...), int64_t blocks, unsigned threads, unsigne
   gridDim = {unsigned(blocks)};
   blockDim = {threads};
   for (int64_t block = 0; block < blocks; ++block) {
-    std::memset(shared, 0xCD, shared_bytes);
+    if (shared_bytes > 0) std::memset(shared, 0xCD, shared_bytes);
     std::barrier<> all(threads);
     std::vector<std::unique_ptr<std::barrier<>>> warps;
     warp_barriers.clear();

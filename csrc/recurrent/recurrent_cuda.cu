@@ -1,0 +1,116 @@
+// CUDA registrations of zoo::lstm_layer / gru_layer / rnn_layer and their backward:
+// argument checks, then the host loops of recurrent_cuda_kernels.cuh with a real
+// kernel launch. The kernels are in that header.
+//
+// Not yet run on a GPU (no machine of ours had one when it was written): CI compiles
+// it and runs the same loops and kernels in a host emulation
+// (tests/ops/test_recurrent_cuda_emulated.py); zoo.ops routes CUDA tensors to it only
+// in `ext` mode until tests/ops/test_recurrent.py has passed on a GPU.
+#include <ATen/Dispatch.h>
+#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAException.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <torch/library.h>
+
+#include "recurrent/recurrent_cuda_kernels.cuh"
+
+namespace zoo::recurrent {
+namespace {
+
+using kernels::Cell;
+using kernels::layer_backward;
+using kernels::layer_forward;
+
+struct CudaLaunch {
+  template <typename Kernel, typename... Args>
+  void operator()(Kernel kernel, int64_t blocks, Args... args) const {
+    kernel<<<unsigned(blocks), kernels::kThreads, 0, at::cuda::getCurrentCUDAStream()>>>(args...);
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+  }
+};
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> lstm_layer_cuda(
+    const at::Tensor& x_proj, const at::Tensor& w_hh, const at::Tensor& h0, const at::Tensor& c0,
+    const std::optional<at::Tensor>& lengths) {
+  const Shape s = check_layer_args("lstm_layer", 4, x_proj, w_hh, h0, lengths);
+  check_same_shape("lstm_layer", "c0", c0, "h0", h0);
+  check_same_dtype("lstm_layer", "c0", c0, "h0", h0);
+  check_same_device("lstm_layer", "c0", c0, "h0", h0);
+  const c10::cuda::CUDAGuard guard(x_proj.device());
+  return layer_forward<Cell::Lstm>(s, x_proj, w_hh, std::nullopt, h0, c0, lengths, CudaLaunch{});
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> lstm_layer_backward_cuda(
+    const at::Tensor& grad_out, const at::Tensor& grad_hn, const at::Tensor& grad_cn, const at::Tensor& w_hh,
+    const at::Tensor& h0, const at::Tensor& c0, const std::optional<at::Tensor>& lengths, const at::Tensor& out,
+    const at::Tensor& cells, const at::Tensor& gates) {
+  const Shape s = check_layer_args("lstm_layer_backward", 4, gates, w_hh, h0, lengths);
+  check_same_shape("lstm_layer_backward", "grad_out", grad_out, "out", out);
+  const c10::cuda::CUDAGuard guard(gates.device());
+  auto [grad_x_proj, grad_w_hh, grad_h0, grad_c0, unused] =
+      layer_backward<Cell::Lstm>(s, grad_out, grad_hn, grad_cn, w_hh, h0, c0, lengths, out, cells, gates, CudaLaunch{});
+  return {grad_x_proj, grad_w_hh, grad_h0, grad_c0};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> gru_layer_cuda(const at::Tensor& x_proj, const at::Tensor& w_hh,
+                                                              const at::Tensor& b_hh, const at::Tensor& h0,
+                                                              const std::optional<at::Tensor>& lengths) {
+  const Shape s = check_layer_args("gru_layer", 3, x_proj, w_hh, h0, lengths);
+  ZOO_CHECK_ARG(b_hh.dim() == 1 && b_hh.size(0) == 3 * s.H, "gru_layer", "b_hh", "must be (3*H,) = (", 3 * s.H,
+                ",), got ", b_hh.sizes());
+  check_same_dtype("gru_layer", "b_hh", b_hh, "x_proj", x_proj);
+  check_same_device("gru_layer", "b_hh", b_hh, "x_proj", x_proj);
+  const c10::cuda::CUDAGuard guard(x_proj.device());
+  auto [out, h_n, no_c_n, no_cells, gates] =
+      layer_forward<Cell::Gru>(s, x_proj, w_hh, b_hh, h0, std::nullopt, lengths, CudaLaunch{});
+  return {out, h_n, gates};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> gru_layer_backward_cuda(
+    const at::Tensor& grad_out, const at::Tensor& grad_hn, const at::Tensor& w_hh, const at::Tensor& b_hh,
+    const at::Tensor& h0, const std::optional<at::Tensor>& lengths, const at::Tensor& out, const at::Tensor& gates) {
+  const Shape s = check_layer_args("gru_layer_backward", 3, gates, w_hh, h0, lengths, /*width=*/4);
+  check_same_shape("gru_layer_backward", "grad_out", grad_out, "out", out);
+  const c10::cuda::CUDAGuard guard(gates.device());
+  auto [grad_x_proj, grad_w_hh, grad_h0, no_grad_c0, grad_hidden] = layer_backward<Cell::Gru>(
+      s, grad_out, grad_hn, std::nullopt, w_hh, h0, std::nullopt, lengths, out, std::nullopt, gates, CudaLaunch{});
+  return {grad_x_proj, grad_w_hh, grad_hidden.sum({0, 1}), grad_h0};
+}
+
+std::tuple<at::Tensor, at::Tensor> rnn_layer_cuda(const at::Tensor& x_proj, const at::Tensor& w_hh,
+                                                  const at::Tensor& h0, const std::optional<at::Tensor>& lengths,
+                                                  c10::string_view nonlinearity) {
+  const Shape s = check_layer_args("rnn_layer", 1, x_proj, w_hh, h0, lengths);
+  const bool relu = parse_relu("rnn_layer", nonlinearity);
+  const c10::cuda::CUDAGuard guard(x_proj.device());
+  auto run = relu ? layer_forward<Cell::RnnRelu, CudaLaunch> : layer_forward<Cell::RnnTanh, CudaLaunch>;
+  auto [out, h_n, no_c_n, no_cells, no_gates] = run(s, x_proj, w_hh, std::nullopt, h0, std::nullopt, lengths, {});
+  return {out, h_n};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> rnn_layer_backward_cuda(
+    const at::Tensor& grad_out, const at::Tensor& grad_hn, const at::Tensor& w_hh, const at::Tensor& h0,
+    const std::optional<at::Tensor>& lengths, const at::Tensor& out, c10::string_view nonlinearity) {
+  const Shape s = check_layer_args("rnn_layer_backward", 1, out, w_hh, h0, lengths);
+  const bool relu = parse_relu("rnn_layer_backward", nonlinearity);
+  check_same_shape("rnn_layer_backward", "grad_out", grad_out, "out", out);
+  const c10::cuda::CUDAGuard guard(out.device());
+  auto run = relu ? layer_backward<Cell::RnnRelu, CudaLaunch> : layer_backward<Cell::RnnTanh, CudaLaunch>;
+  const at::Tensor no_gates = at::empty({s.T, s.B, 0}, out.options());
+  auto [grad_x_proj, grad_w_hh, grad_h0, no_grad_c0, no_grad_hidden] =
+      run(s, grad_out, grad_hn, std::nullopt, w_hh, h0, std::nullopt, lengths, out, std::nullopt, no_gates, {});
+  return {grad_x_proj, grad_w_hh, grad_h0};
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(zoo, CUDA, m) {
+  m.impl("rnn_layer", &rnn_layer_cuda);
+  m.impl("rnn_layer_backward", &rnn_layer_backward_cuda);
+  m.impl("lstm_layer", &lstm_layer_cuda);
+  m.impl("lstm_layer_backward", &lstm_layer_backward_cuda);
+  m.impl("gru_layer", &gru_layer_cuda);
+  m.impl("gru_layer_backward", &gru_layer_backward_cuda);
+}
+
+}  // namespace zoo::recurrent
