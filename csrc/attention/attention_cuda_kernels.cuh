@@ -1,7 +1,8 @@
-// The device code of zoo::attention's CUDA kernels (FlashAttention-2 style), kept
-// apart from the launches in attention_cuda.cu so that tests/ops/cuda_emulation.h
-// can run it on the host (one OS thread per CUDA thread): CI has no GPU, and the
-// emulation checks the indexing, barriers and arithmetic against the reference.
+// zoo::attention's CUDA kernels (FlashAttention-2 style) and the host code that sizes
+// and launches them through a `launch` it is given: attention_cuda.cu passes a real
+// one; tests/ops/emulated/attention.cpp passes the host emulation of CUDA
+// (tests/ops/emulated/cuda_emulation.h, an OS thread per CUDA thread), since CI has no
+// GPU, so the emulation checks this code, indexing, barriers and arithmetic included.
 // Include after cuda_fp16.h, cuda_bf16.h and mma.h (or the emulation's stand-ins).
 //
 // Each step is a block-wide pass over shared memory, so it can be read against the
@@ -16,8 +17,10 @@
 #pragma once
 
 #include <ATen/ATen.h>
+#include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <optional>
@@ -364,6 +367,78 @@ Problem<T> problem_of(const Shape& s, const at::Tensor& q, const at::Tensor& k, 
   p.D = int(s.D), p.Dv = int(s.Dv), p.Dp = int(round_up(s.D, 16)), p.Dvp = int(round_up(s.Dv, 16));
   p.scale = acc_t<T>(scale);
   return p;
+}
+
+constexpr int kTileChoices[] = {64, 32, 16};  // query rows = key rows per tile
+
+// The largest tile up to max_tile whose shared memory fits in limit bytes; sets p.tile and returns the bytes.
+template <typename Smem, typename T>
+size_t choose_tile(Problem<T>& p, size_t limit, int max_tile, const char* op) {
+  for (int tile : kTileChoices) {
+    const size_t bytes = Smem(0, tile, p.Dp, p.Dvp).bytes;
+    if (tile <= max_tile && bytes <= limit) {
+      p.tile = tile;
+      return bytes;
+    }
+  }
+  TORCH_CHECK(false, op, ": head dims (", p.D, ", ", p.Dv, ") in ", c10::CppTypeToScalarType<T>::value,
+              " need more shared memory than a block gets (", limit, " bytes)");
+}
+
+// The host side, for any `launch` with `launch(kernel, blocks, shared_bytes, args...)` and
+// members shared_bytes (per block) and max_tile: attention_cuda.cu's launches on the GPU,
+// tests/ops/emulated/attention.cpp's in the host emulation.
+template <typename Launch>
+std::tuple<at::Tensor, at::Tensor> forward(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                           const std::optional<at::Tensor>& mask, bool is_causal, double scale,
+                                           const Launch& launch) {
+  const Shape s = check_args(q, k, v, mask);
+  // out laid out (B, Lq, Hq, Dv) as the CPU kernel's; the logsumexp in the accumulate type
+  at::Tensor out = at::empty({s.B, s.Lq, s.Hq, s.Dv}, q.options()).transpose(1, 2);
+  at::Tensor lse = at::empty({s.B, s.Hq, s.Lq}, q.options().dtype(at::toOpMathType(q.scalar_type())));
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, q.scalar_type(), "attention_forward_cuda", [&] {
+    Problem<scalar_t> p = problem_of<scalar_t>(s, q, k, v, mask, is_causal, scale);
+    const size_t bytes = choose_tile<ForwardSmem<scalar_t>>(p, launch.shared_bytes, launch.max_tile, "attention_forward");
+    const int64_t blocks = s.B * s.Hq * ((s.Lq + p.tile - 1) / p.tile);
+    if (blocks > 0) launch(forward_kernel<scalar_t>, blocks, bytes, p, view_of<scalar_t>(out), lse.mutable_data_ptr<acc_t<scalar_t>>());
+  });
+  return {out, lse};
+}
+
+template <typename Launch>
+std::tuple<at::Tensor, at::Tensor, at::Tensor> backward(const at::Tensor& grad_out, const at::Tensor& q,
+                                                        const at::Tensor& k, const at::Tensor& v,
+                                                        const std::optional<at::Tensor>& mask, const at::Tensor& out,
+                                                        const at::Tensor& lse, bool is_causal, double scale,
+                                                        const Launch& launch) {
+  const Shape s = check_args(q, k, v, mask);
+  check_backward_args(grad_out, out, lse, s);
+  const at::ScalarType acc_type = at::toOpMathType(q.scalar_type());
+  ZOO_CHECK_ARG(lse.scalar_type() == acc_type, "attention_backward", "lse", "must be ", acc_type,
+                " (what the forward returns), got ", lse.scalar_type());
+  const at::Tensor lc = lse.contiguous();
+  at::Tensor delta = at::empty({s.B, s.Hq, s.Lq}, lse.options());
+  at::Tensor dq = at::zeros(q.sizes(), lse.options());  // accumulated by atomics in the accumulate type
+  // the gradients are contiguous, as the fake kernel says
+  at::Tensor dk = at::empty(k.sizes(), k.options()), dv = at::empty(v.sizes(), v.options());
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, q.scalar_type(), "attention_backward_cuda", [&] {
+    using A = acc_t<scalar_t>;
+    const int64_t rows = s.B * s.Hq * s.Lq;
+    if (rows > 0) {
+      launch(delta_kernel<scalar_t>, std::min<int64_t>((rows + kWarps - 1) / kWarps, 65535LL * 16), 0, rows, s.Hq,
+             s.Lq, int(s.Dv), view_of<const scalar_t>(out), view_of<const scalar_t>(grad_out),
+             delta.mutable_data_ptr<A>());
+    }
+    Problem<scalar_t> p = problem_of<scalar_t>(s, q, k, v, mask, is_causal, scale);
+    const size_t bytes = choose_tile<BackwardSmem<scalar_t>>(p, launch.shared_bytes, launch.max_tile, "attention_backward");
+    const int64_t blocks = s.B * s.Hkv * ((s.Lk + p.tile - 1) / p.tile);
+    if (blocks > 0) {
+      launch(backward_kernel<scalar_t>, blocks, bytes, p, view_of<const scalar_t>(grad_out), lc.const_data_ptr<A>(),
+             delta.const_data_ptr<A>(), dq.mutable_data_ptr<A>(), dk.mutable_data_ptr<scalar_t>(),
+             dv.mutable_data_ptr<scalar_t>());
+    }
+  });
+  return {dq.to(q.scalar_type()), dk, dv};
 }
 
 }  // namespace zoo::attention::kernels
