@@ -29,6 +29,20 @@ def assert_compiles_and_exports(module: torch.nn.Module, x: torch.Tensor, *ops: 
     assert all(op in graph for op in ops), graph
     torch.testing.assert_close(program.module()(x), expected)
 
+def load_emulated(source: str, build_directory) -> object:
+    """tests/ops/emulated/<source> built as a Python module: CUDA device code from csrc/ run on the host by
+    tests/ops/emulated/cuda_emulation.h, for checking CUDA kernels on machines without a GPU."""
+    from pathlib import Path
+
+    from torch.utils.cpp_extension import load
+
+    root = Path(__file__).parents[1]
+    emulated = root / "tests" / "ops" / "emulated"
+    return load(f"zoo_emulated_{Path(source).stem}", [str(emulated / source)],
+                extra_include_paths=[str(root / "csrc"), str(emulated)], extra_cflags=["-O1", "-std=c++20"],
+                build_directory=str(build_directory))
+
+
 _counter = itertools.count()
 
 

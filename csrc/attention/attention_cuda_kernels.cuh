@@ -27,6 +27,7 @@
 #include <type_traits>
 
 #include "attention/attention.h"
+#include "common/device_math.cuh"
 
 namespace zoo::attention::kernels {
 
@@ -98,10 +99,6 @@ __device__ void block_mma(int M, int N, int K, const T* A, int lda, const T* B, 
   }
 }
 
-__device__ inline float exp_of(float x) { return expf(x); }
-__device__ inline double exp_of(double x) { return exp(x); }
-__device__ inline float log_of(float x) { return logf(x); }
-__device__ inline double log_of(double x) { return log(x); }
 
 template <typename V>
 __device__ V warp_sum(V v) {

@@ -327,8 +327,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> lstm_laye
     const at::Tensor& x_proj, const at::Tensor& w_hh, const at::Tensor& h0, const at::Tensor& c0,
     const std::optional<at::Tensor>& lengths) {
   const Shape s = check_layer_args("lstm_layer", 4, x_proj, w_hh, h0, lengths);
-  check_same_shape("lstm_layer", "c0", c0, "h0", h0);
-  check_same_dtype("lstm_layer", "c0", c0, "h0", h0);
+  check_cell_state("lstm_layer", c0, h0);
   check_cpu_dtype("lstm_layer", x_proj);
   const at::Tensor x = x_proj.contiguous(), w = w_hh.contiguous(), h = h0.contiguous(), c = c0.contiguous();
   at::Tensor out = at::empty({s.T, s.B, s.H}, x.options()), hn = at::empty_like(h), cn = at::empty_like(c);
@@ -371,9 +370,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> gru_layer_cpu(const at::Tensor& x
                                                              const at::Tensor& b_hh, const at::Tensor& h0,
                                                              const std::optional<at::Tensor>& lengths) {
   const Shape s = check_layer_args("gru_layer", 3, x_proj, w_hh, h0, lengths);
-  ZOO_CHECK_ARG(b_hh.dim() == 1 && b_hh.size(0) == 3 * s.H, "gru_layer", "b_hh", "must be (3*H,) = (", 3 * s.H,
-                ",), got ", b_hh.sizes());
-  check_same_dtype("gru_layer", "b_hh", b_hh, "x_proj", x_proj);
+  check_gru_bias("gru_layer", b_hh, x_proj, s);
   check_cpu_dtype("gru_layer", x_proj);
   const at::Tensor x = x_proj.contiguous(), w = w_hh.contiguous(), bh = b_hh.contiguous(), h = h0.contiguous();
   at::Tensor out = at::empty({s.T, s.B, s.H}, x.options()), hn = at::empty_like(h);

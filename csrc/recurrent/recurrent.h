@@ -50,6 +50,21 @@ inline Shape check_layer_args(const char* op, int64_t gates, const at::Tensor& x
   return s;
 }
 
+// The LSTM's c0 goes with h0: same shape, dtype and device.
+inline void check_cell_state(const char* op, const at::Tensor& c0, const at::Tensor& h0) {
+  check_same_shape(op, "c0", c0, "h0", h0);
+  check_same_dtype(op, "c0", c0, "h0", h0);
+  check_same_device(op, "c0", c0, "h0", h0);
+}
+
+// The GRU's hidden bias b_hh: (3*H,), with x_proj's dtype and device.
+inline void check_gru_bias(const char* op, const at::Tensor& b_hh, const at::Tensor& x_proj, const Shape& s) {
+  ZOO_CHECK_ARG(b_hh.dim() == 1 && b_hh.size(0) == 3 * s.H, op, "b_hh", "must be (3*H,) = (", 3 * s.H, ",), got ",
+                b_hh.sizes());
+  check_same_dtype(op, "b_hh", b_hh, "x_proj", x_proj);
+  check_same_device(op, "b_hh", b_hh, "x_proj", x_proj);
+}
+
 // Whether an Elman RNN's nonlinearity is relu (else tanh); anything else is an error.
 inline bool parse_relu(const char* op, c10::string_view nonlinearity) {
   ZOO_CHECK_ARG(nonlinearity == "tanh" || nonlinearity == "relu", op, "nonlinearity",

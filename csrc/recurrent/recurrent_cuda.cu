@@ -33,9 +33,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> lstm_laye
     const at::Tensor& x_proj, const at::Tensor& w_hh, const at::Tensor& h0, const at::Tensor& c0,
     const std::optional<at::Tensor>& lengths) {
   const Shape s = check_layer_args("lstm_layer", 4, x_proj, w_hh, h0, lengths);
-  check_same_shape("lstm_layer", "c0", c0, "h0", h0);
-  check_same_dtype("lstm_layer", "c0", c0, "h0", h0);
-  check_same_device("lstm_layer", "c0", c0, "h0", h0);
+  check_cell_state("lstm_layer", c0, h0);
   const c10::cuda::CUDAGuard guard(x_proj.device());
   return layer_forward<Cell::Lstm>(s, x_proj, w_hh, std::nullopt, h0, c0, lengths, CudaLaunch{});
 }
@@ -56,10 +54,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> gru_layer_cuda(const at::Tensor& 
                                                               const at::Tensor& b_hh, const at::Tensor& h0,
                                                               const std::optional<at::Tensor>& lengths) {
   const Shape s = check_layer_args("gru_layer", 3, x_proj, w_hh, h0, lengths);
-  ZOO_CHECK_ARG(b_hh.dim() == 1 && b_hh.size(0) == 3 * s.H, "gru_layer", "b_hh", "must be (3*H,) = (", 3 * s.H,
-                ",), got ", b_hh.sizes());
-  check_same_dtype("gru_layer", "b_hh", b_hh, "x_proj", x_proj);
-  check_same_device("gru_layer", "b_hh", b_hh, "x_proj", x_proj);
+  check_gru_bias("gru_layer", b_hh, x_proj, s);
   const c10::cuda::CUDAGuard guard(x_proj.device());
   auto [out, h_n, no_c_n, no_cells, gates] =
       layer_forward<Cell::Gru>(s, x_proj, w_hh, b_hh, h0, std::nullopt, lengths, CudaLaunch{});

@@ -22,6 +22,7 @@
 #include <tuple>
 
 #include "recurrent/recurrent.h"
+#include "common/device_math.cuh"
 
 namespace zoo::recurrent::kernels {
 
@@ -37,10 +38,6 @@ constexpr int gate_blocks(Cell c) { return c == Cell::Lstm ? 4 : c == Cell::Gru 
 // Blocks of the saved `gates`: LSTM i, f, g, o; GRU r, z, n and the hidden part of n.
 constexpr int saved_blocks(Cell c) { return c == Cell::Lstm || c == Cell::Gru ? 4 : 0; }
 
-__device__ inline float exp_of(float x) { return expf(x); }
-__device__ inline double exp_of(double x) { return exp(x); }
-__device__ inline float tanh_of(float x) { return tanhf(x); }
-__device__ inline double tanh_of(double x) { return tanh(x); }
 template <typename A>
 __device__ A sigmoid(A x) {
   return A(1) / (A(1) + exp_of(-x));

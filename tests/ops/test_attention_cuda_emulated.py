@@ -6,26 +6,21 @@ several tile sizes. What it cannot see: the hardware's own WMMA layouts, launch 
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import pytest
 import torch
-from torch.utils.cpp_extension import load
 
 from zoo.check import within_flash_rule
 from zoo.ops import scaled_dot_product_attention_reference as reference
 from zoo.tolerances import tolerance
 
+from ..conftest import load_emulated
 from .test_attention import CASES, make, run
-
-HERE = Path(__file__).parent
 
 
 @pytest.fixture(scope="module")
 def emulated(tmp_path_factory):
-    return load("zoo_attention_emulated", [str(HERE / "emulated" / "attention.cpp")],
-                extra_include_paths=[str(HERE.parents[1] / "csrc"), str(HERE / "emulated")],
-                extra_cflags=["-O1", "-std=c++20"], build_directory=str(tmp_path_factory.mktemp("emulated")))
+    return load_emulated("attention.cpp", tmp_path_factory.mktemp("emulated"))
 
 
 def emulated_attention(emulated, tile):

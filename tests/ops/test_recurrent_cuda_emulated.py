@@ -4,22 +4,16 @@ the float64 reference by the flash rule, in all four dtypes, with and without pe
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
-from torch.utils.cpp_extension import load
 
+from ..conftest import load_emulated
 from .test_recurrent import LAYER_CELLS, _wrt, assert_layer_matches_float64
-
-HERE = Path(__file__).parent
 
 
 @pytest.fixture(scope="module")
 def emulated(tmp_path_factory):
-    return load("zoo_recurrent_emulated", [str(HERE / "emulated" / "recurrent.cpp")],
-                extra_include_paths=[str(HERE.parents[1] / "csrc"), str(HERE / "emulated")],
-                extra_cflags=["-O1", "-std=c++20"], build_directory=str(tmp_path_factory.mktemp("emulated")))
+    return load_emulated("recurrent.cpp", tmp_path_factory.mktemp("emulated"))
 
 
 def emulated_layer(emulated):
