@@ -28,6 +28,7 @@
 
 #include "attention/attention.h"
 #include "common/device_math.cuh"
+#include "common/tensor_cores.cuh"
 
 namespace zoo::attention::kernels {
 
@@ -38,24 +39,6 @@ template <typename T>
 using acc_t = at::opmath_type<T>;  // float for half/bfloat16/float, double for double
 
 inline int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
-
-// The WMMA element type of T, where T runs on tensor cores (bfloat16 needs sm_80).
-template <typename T>
-struct TensorCoreType {
-  static constexpr bool value = false;
-};
-template <>
-struct TensorCoreType<at::Half> {
-  static constexpr bool value = true;
-  using type = __half;
-};
-#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
-template <>
-struct TensorCoreType<at::BFloat16> {
-  static constexpr bool value = true;
-  using type = __nv_bfloat16;
-};
-#endif
 
 // C (M x N, row-major, ldc) = A B (+ C if accumulate), all in shared memory; M, N, K
 // multiples of 16. A is M x K row-major (lda), or stored K x M if kATransposed; B is

@@ -27,6 +27,7 @@
 #include "common/gemm.h"
 #include "conv/conv.h"
 #include "conv/depthwise.h"
+#include "conv/ops.h"
 
 namespace zoo::conv {
 namespace {
@@ -284,123 +285,66 @@ void weight_grad_kernel(const Shape& s, const T* x, const T* gy, T* gw) {
           gw[((g * Kg + k) * Cg + c) * taps + tap] = partial[((g * taps + tap) * Cg + c) * Kg + k];
 }
 
-void check_cpu_dtype(const char* op, const at::Tensor& x) {
-  ZOO_CHECK_ARG(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble, op, "x",
-                "must be float32 or float64 for the CPU kernel, got ", x.scalar_type());
-}
+// The CPU kernels behind Ops (conv/ops.h).
+struct CpuKernels {
+  struct Guard {
+    explicit Guard(at::Device) {}
+  };
 
-// y5 (N, K, out), channels-last = act(conv(x5) + bias).
-void forward(const Shape& s, const at::Tensor& x5, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
-             Activation act, at::Tensor& y) {
-  const at::Tensor b = bias.has_value() ? bias->contiguous() : at::Tensor();
-  AT_DISPATCH_FLOATING_TYPES(x5.scalar_type(), "zoo_conv", [&] {
-    forward_kernel<scalar_t>(s, x5.const_data_ptr<scalar_t>(), weight, b.defined() ? b.const_data_ptr<scalar_t>() : nullptr,
-                             act, y.mutable_data_ptr<scalar_t>());
-  });
-}
-
-// gx5 (N, C, in), channels-last = act(conv^T(gy5) + bias).
-void input_grad(const Shape& s, const at::Tensor& gy5, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
-                Activation act, at::Tensor& gx) {
-  const at::Tensor b = bias.has_value() ? bias->contiguous() : at::Tensor();
-  AT_DISPATCH_FLOATING_TYPES(gy5.scalar_type(), "zoo_conv_input_grad", [&] {
-    input_grad_kernel<scalar_t>(s, gy5.const_data_ptr<scalar_t>(), weight,
-                                b.defined() ? b.const_data_ptr<scalar_t>() : nullptr, act,
-                                gx.mutable_data_ptr<scalar_t>());
-  });
-}
-
-at::Tensor weight_grad(const Shape& s, const at::Tensor& x5, const at::Tensor& gy5, const at::Tensor& weight) {
-  at::Tensor gw = at::empty_like(weight, at::MemoryFormat::Contiguous);
-  AT_DISPATCH_FLOATING_TYPES(x5.scalar_type(), "zoo_conv_weight_grad", [&] {
-    weight_grad_kernel<scalar_t>(s, x5.const_data_ptr<scalar_t>(), gy5.const_data_ptr<scalar_t>(),
-                                 gw.mutable_data_ptr<scalar_t>());
-  });
-  return gw;
-}
-
-at::Tensor channel_sum(const at::Tensor& t5) {
-  at::Tensor out = at::empty({t5.size(1)}, t5.options());
-  AT_DISPATCH_FLOATING_TYPES(t5.scalar_type(), "zoo_conv_bias_grad", [&] {
-    column_sums<scalar_t>(t5.numel() / std::max<int64_t>(t5.size(1), 1), t5.size(1),
-                                 t5.const_data_ptr<scalar_t>(), out.mutable_data_ptr<scalar_t>());
-  });
-  return out;
-}
-
-void check_grad_out(const char* op, const at::Tensor& grad_out, const at::Tensor& x, int64_t channels,
-                    const Dims& size) {
-  check_same_dtype(op, "grad_out", grad_out, "x", x);
-  check_same_device(op, "grad_out", grad_out, "x", x);
-  std::vector<int64_t> expected{x.size(0), channels};
-  for (int64_t i = 3 - (x.dim() - 2); i < 3; ++i) expected.push_back(size[i]);
-  ZOO_CHECK_ARG(grad_out.sizes() == at::IntArrayRef(expected), op, "grad_out", "must have the output's shape ",
-                at::IntArrayRef(expected), ", got ", grad_out.sizes());
-}
-
-at::Tensor conv_cpu(const at::Tensor& x, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
-                    at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation, int64_t groups,
-                    c10::string_view act) {
-  const Shape s = forward_shape("conv", x, weight, bias, stride, padding, dilation, groups);
-  check_cpu_dtype("conv", x);
-  const Activation a = bias_act::parse_activation(act);
-  const at::Tensor x5 = to_ndhwc(x);
-  return make_result(s.N, s.K, s.out, x, [&](at::Tensor& y) { forward(s, x5, weight, bias, a, y); });
-}
-
-std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_backward_cpu(
-    const at::Tensor& grad_out, const at::Tensor& x, const at::Tensor& weight, at::IntArrayRef stride,
-    at::IntArrayRef padding, at::IntArrayRef dilation, int64_t groups, std::array<bool, 3> output_mask) {
-  const Shape s = forward_shape("conv_backward", x, weight, std::nullopt, stride, padding, dilation, groups);
-  check_cpu_dtype("conv_backward", x);
-  check_grad_out("conv_backward", grad_out, x, s.K, s.out);
-  const at::Tensor gy5 = to_ndhwc(grad_out);
-  at::Tensor gx = x.new_empty({0}), gw = x.new_empty({0}), gb = x.new_empty({0});  // empty where not asked for
-  if (output_mask[0]) {
-    gx = make_result(s.N, s.C, s.in, x,
-                     [&](at::Tensor& out) { input_grad(s, gy5, weight, std::nullopt, Activation::Identity, out); });
+  static void check_dtype(const char* op, const at::Tensor& x) {
+    ZOO_CHECK_ARG(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble, op, "x",
+                  "must be float32 or float64 for the CPU kernel, got ", x.scalar_type());
   }
-  if (output_mask[1]) gw = weight_grad(s, to_ndhwc(x), gy5, weight);
-  if (output_mask[2]) gb = channel_sum(gy5);
-  return {gx, gw, gb};
-}
 
-at::Tensor conv_transpose_cpu(const at::Tensor& x, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
-                              at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef output_padding,
-                              at::IntArrayRef dilation, int64_t groups, c10::string_view act) {
-  const Shape s = transpose_shape("conv_transpose", x, weight, bias, stride, padding, output_padding, dilation, groups);
-  check_cpu_dtype("conv_transpose", x);
-  const Activation a = bias_act::parse_activation(act);
-  const at::Tensor x5 = to_ndhwc(x);
-  return make_result(s.N, s.C, s.in, x, [&](at::Tensor& y) { input_grad(s, x5, weight, bias, a, y); });
-}
-
-std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_transpose_backward_cpu(
-    const at::Tensor& grad_out, const at::Tensor& x, const at::Tensor& weight, at::IntArrayRef stride,
-    at::IntArrayRef padding, at::IntArrayRef output_padding, at::IntArrayRef dilation, int64_t groups,
-    std::array<bool, 3> output_mask) {
-  const char* op = "conv_transpose_backward";
-  const Shape s = transpose_shape(op, x, weight, std::nullopt, stride, padding, output_padding, dilation, groups);
-  check_cpu_dtype(op, x);
-  check_grad_out(op, grad_out, x, s.C, s.in);
-  const at::Tensor go5 = to_ndhwc(grad_out);  // plays the forward convolution's input
-  at::Tensor gx = x.new_empty({0}), gw = x.new_empty({0}), gb = x.new_empty({0});
-  if (output_mask[0]) {
-    gx = make_result(s.N, s.K, s.out, x,
-                     [&](at::Tensor& out) { forward(s, go5, weight, std::nullopt, Activation::Identity, out); });
+  static void forward(const Shape& s, const at::Tensor& x5, const at::Tensor& weight,
+                      const std::optional<at::Tensor>& bias, Activation act, at::Tensor& y) {
+    const at::Tensor b = bias.has_value() ? bias->contiguous() : at::Tensor();
+    AT_DISPATCH_FLOATING_TYPES(x5.scalar_type(), "zoo_conv", [&] {
+      forward_kernel<scalar_t>(s, x5.const_data_ptr<scalar_t>(), weight,
+                               b.defined() ? b.const_data_ptr<scalar_t>() : nullptr, act,
+                               y.mutable_data_ptr<scalar_t>());
+    });
   }
-  if (output_mask[1]) gw = weight_grad(s, go5, to_ndhwc(x), weight);
-  if (output_mask[2]) gb = channel_sum(go5);
-  return {gx, gw, gb};
-}
+
+  static void input_grad(const Shape& s, const at::Tensor& gy5, const at::Tensor& weight,
+                         const std::optional<at::Tensor>& bias, Activation act, at::Tensor& gx) {
+    const at::Tensor b = bias.has_value() ? bias->contiguous() : at::Tensor();
+    AT_DISPATCH_FLOATING_TYPES(gy5.scalar_type(), "zoo_conv_input_grad", [&] {
+      input_grad_kernel<scalar_t>(s, gy5.const_data_ptr<scalar_t>(), weight,
+                                  b.defined() ? b.const_data_ptr<scalar_t>() : nullptr, act,
+                                  gx.mutable_data_ptr<scalar_t>());
+    });
+  }
+
+  static at::Tensor weight_grad(const Shape& s, const at::Tensor& x5, const at::Tensor& gy5,
+                                const at::Tensor& weight) {
+    at::Tensor gw = at::empty_like(weight, at::MemoryFormat::Contiguous);
+    AT_DISPATCH_FLOATING_TYPES(x5.scalar_type(), "zoo_conv_weight_grad", [&] {
+      weight_grad_kernel<scalar_t>(s, x5.const_data_ptr<scalar_t>(), gy5.const_data_ptr<scalar_t>(),
+                                   gw.mutable_data_ptr<scalar_t>());
+    });
+    return gw;
+  }
+
+  static at::Tensor channel_sum(const at::Tensor& t5) {
+    at::Tensor out = at::empty({t5.size(1)}, t5.options());
+    AT_DISPATCH_FLOATING_TYPES(t5.scalar_type(), "zoo_conv_bias_grad", [&] {
+      column_sums<scalar_t>(t5.numel() / std::max<int64_t>(t5.size(1), 1), t5.size(1),
+                            t5.const_data_ptr<scalar_t>(), out.mutable_data_ptr<scalar_t>());
+    });
+    return out;
+  }
+};
+
+using CpuOps = Ops<CpuKernels>;
 
 }  // namespace
 
 TORCH_LIBRARY_IMPL(zoo, CPU, m) {
-  m.impl("conv", &conv_cpu);
-  m.impl("conv_backward", &conv_backward_cpu);
-  m.impl("conv_transpose", &conv_transpose_cpu);
-  m.impl("conv_transpose_backward", &conv_transpose_backward_cpu);
+  m.impl("conv", &CpuOps::conv);
+  m.impl("conv_backward", &CpuOps::conv_backward);
+  m.impl("conv_transpose", &CpuOps::conv_transpose);
+  m.impl("conv_transpose_backward", &CpuOps::conv_transpose_backward);
 }
 
 }  // namespace zoo::conv

@@ -14,7 +14,7 @@ from zoo.check import within_flash_rule
 from zoo.ops import ACTIVATIONS, backend, conv, conv_reference, conv_transpose, conv_transpose_reference
 from zoo.tolerances import tolerance
 
-from ..conftest import DEVICES, assert_compiles_and_exports
+from ..conftest import CUDA, DEVICES, assert_compiles_and_exports
 
 # (x shape, weight shape, keyword arguments): odd sizes, strides, dilations, groups (1, 2, depthwise),
 # every padding form, 1x1 and 7x7 kernels, padding wider than the kernel, an empty batch. Input channels
@@ -104,6 +104,17 @@ def test_conv_matches_float64_reference(device, dtype, x_shape, w_shape, kw):
 def test_conv_transpose_matches_float64_reference(device, dtype, x_shape, w_shape, kw):
     groups = kw.get("groups", 1)
     _assert_matches(conv_transpose, _reference_transpose, x_shape, w_shape, kw, w_shape[1] * groups, device, dtype)
+
+
+@CUDA
+@pytest.mark.cuda
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
+def test_cuda_tensor_core_path_matches_float64_reference(dtype):
+    for x_shape, w_shape, kw in CONV_CASES:
+        _assert_matches(conv, _reference_conv, x_shape, w_shape, kw, w_shape[0], "cuda", dtype)
+    for x_shape, w_shape, kw in TRANSPOSE_CASES:
+        channels = w_shape[1] * kw.get("groups", 1)
+        _assert_matches(conv_transpose, _reference_transpose, x_shape, w_shape, kw, channels, "cuda", dtype)
 
 
 def _small(cases):

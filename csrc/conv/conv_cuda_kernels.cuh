@@ -1,0 +1,227 @@
+// zoo::conv's CUDA kernels: the forward, grad-input, grad-weight and grad-bias of a
+// convolution as implicit GEMMs (common/implicit_gemm.cuh) over channels-last data,
+// with the host code that sets them up for `Ops` (conv/ops.h) through a `Launch`:
+// conv_cuda.cu passes a real one; tests/ops/emulated/conv.cpp the host emulation of
+// CUDA, so CI runs this code without a GPU.
+//
+// Per group g, with pixels p = (n, od, oh, ow) and taps (t, r, q):
+//   forward     y[p, k]  = sum_{tap, c} x[p's input at tap, c] w[k, c, tap]   (M pixels, N = K/G, depth taps x C/G)
+//   grad-input  gx[i, c] = sum_{tap, k} gy[the output reading i at tap, k] w[k, c, tap]
+//                                                   (M input pixels, N = C/G, depth taps x K/G)
+//   grad-weight gw[k, (tap, c)] = sum_p gy[p, k] x[p's input at tap, c]  (depth: every pixel, split-K)
+//   grad-bias   gb[k] = sum_p gy[p, k]             (a 1-row GEMM against ones, split-K)
+// The weight is permuted once per call so its loads run along the GEMM's columns.
+// A transposed convolution runs the same four with its input and output swapped.
+// Include after cuda_fp16.h, cuda_bf16.h and mma.h (or the emulation's stand-ins).
+#pragma once
+
+#include <ATen/ATen.h>
+#include <ATen/Dispatch.h>
+
+#include <optional>
+
+#include "bias_act/bias_act.h"
+#include "common/implicit_gemm.cuh"
+#include "conv/conv.h"
+
+namespace zoo::conv::kernels {
+
+using bias_act::Activation;
+using gemm::acc_t;
+
+// conv.h's Shape in plain arrays, for device code.
+struct Geometry {
+  int64_t C, K, Cg, Kg, taps;
+  int64_t in[3], out[3], ker[3], stride[3], pad[3], dil[3];
+
+  explicit Geometry(const Shape& s) : C(s.C), K(s.K), Cg(s.Cg()), Kg(s.Kg()), taps(s.taps()) {
+    for (int i = 0; i < 3; ++i) {
+      in[i] = s.in[i], out[i] = s.out[i], ker[i] = s.ker[i];
+      stride[i] = s.stride[i], pad[i] = s.pad[i], dil[i] = s.dil[i];
+    }
+  }
+
+  // The input pixel (n, id, ih, iw) that output pixel (n, od, oh, ow) reads at `tap`, or -1 in the padding.
+  __device__ int64_t input_pixel(int64_t pixel, int64_t tap) const {
+    int64_t index = 0, scale = 1;
+    for (int i = 2; i >= 0; --i) {
+      const int64_t o = pixel % out[i], k = tap % ker[i];
+      pixel /= out[i], tap /= ker[i];
+      const int64_t at = o * stride[i] - pad[i] + k * dil[i];
+      if (at < 0 || at >= in[i]) return -1;
+      index += at * scale, scale *= in[i];
+    }
+    return index + pixel * scale;  // pixel is now n
+  }
+
+  // The output pixel that reads input pixel (n, id, ih, iw) at `tap`, or -1 if none does.
+  __device__ int64_t output_pixel(int64_t pixel, int64_t tap) const {
+    int64_t index = 0, scale = 1;
+    for (int i = 2; i >= 0; --i) {
+      const int64_t at = pixel % in[i], k = tap % ker[i];
+      pixel /= in[i], tap /= ker[i];
+      const int64_t num = at + pad[i] - k * dil[i];
+      if (num < 0 || num % stride[i] != 0 || num / stride[i] >= out[i]) return -1;
+      index += num / stride[i] * scale, scale *= out[i];
+    }
+    return index + pixel * scale;
+  }
+};
+
+// act(value + bias[channel]) in T; bias may be null.
+template <Activation A, typename T>
+__device__ T epilogue(acc_t<T> value, const T* bias, int64_t channel) {
+  if (bias != nullptr) value += acc_t<T>(bias[channel]);
+  return T(bias_act::forward<A>(value));
+}
+
+// y (pixels, K) = act(conv(x) + bias); w permuted to (G, taps, Cg, Kg).
+template <typename T, Activation A>
+struct Forward {
+  using scalar_t = T;
+  static constexpr bool kAAlongK = true, kBAlongK = false;
+  int64_t groups, M, N, K, splits = 1;
+  Geometry s;
+  const T *x, *w, *bias;
+  T* y;
+
+  __device__ T a(int64_t g, int64_t m, int64_t k) const {
+    const int64_t tap = k / s.Cg, i = s.input_pixel(m, tap);
+    return i < 0 ? T(0) : x[i * s.C + g * s.Cg + k % s.Cg];
+  }
+  __device__ T b(int64_t g, int64_t k, int64_t n) const { return w[(g * K + k) * N + n]; }
+  __device__ void store(int64_t g, int64_t m, int64_t n, acc_t<T> v) const {
+    y[m * s.K + g * N + n] = epilogue<A>(v, bias, g * N + n);
+  }
+};
+
+// gx (input pixels, C) = act(conv^T(gy) + bias); w permuted to (G, taps, Kg, Cg).
+template <typename T, Activation A>
+struct InputGrad {
+  using scalar_t = T;
+  static constexpr bool kAAlongK = true, kBAlongK = false;
+  int64_t groups, M, N, K, splits = 1;
+  Geometry s;
+  const T *gy, *w, *bias;
+  T* gx;
+
+  __device__ T a(int64_t g, int64_t m, int64_t k) const {
+    const int64_t tap = k / s.Kg, o = s.output_pixel(m, tap);
+    return o < 0 ? T(0) : gy[o * s.K + g * s.Kg + k % s.Kg];
+  }
+  __device__ T b(int64_t g, int64_t k, int64_t n) const { return w[(g * K + k) * N + n]; }
+  __device__ void store(int64_t g, int64_t m, int64_t n, acc_t<T> v) const {
+    gx[m * s.C + g * N + n] = epilogue<A>(v, bias, g * N + n);
+  }
+};
+
+// gw (G, Kg, taps, Cg) += gy^T x gathered per tap, in the accumulate type.
+template <typename T>
+struct WeightGrad {
+  using scalar_t = T;
+  static constexpr bool kAAlongK = false, kBAlongK = false;
+  int64_t groups, M, N, K, splits;
+  Geometry s;
+  const T *x, *gy;
+  acc_t<T>* gw;
+
+  __device__ T a(int64_t g, int64_t m, int64_t k) const { return gy[k * s.K + g * s.Kg + m]; }
+  __device__ T b(int64_t g, int64_t k, int64_t n) const {
+    const int64_t i = s.input_pixel(k, n / s.Cg);
+    return i < 0 ? T(0) : x[i * s.C + g * s.Cg + n % s.Cg];
+  }
+  __device__ void store(int64_t g, int64_t m, int64_t n, acc_t<T> v) const { atomicAdd(gw + (g * M + m) * N + n, v); }
+};
+
+// sums (N) += ones (1 x K) t (K x N): the column sums of t in the accumulate type.
+template <typename T>
+struct ColumnSums {
+  using scalar_t = T;
+  static constexpr bool kAAlongK = true, kBAlongK = false;
+  int64_t groups, M, N, K, splits;
+  const T* t;
+  acc_t<T>* sums;
+
+  __device__ T a(int64_t, int64_t, int64_t) const { return T(1); }
+  __device__ T b(int64_t, int64_t k, int64_t n) const { return t[k * N + n]; }
+  __device__ void store(int64_t, int64_t, int64_t n, acc_t<T> v) const { atomicAdd(sums + n, v); }
+};
+
+template <typename T>
+const T* data_or_null(const std::optional<at::Tensor>& t) {
+  return t.has_value() ? t->const_data_ptr<T>() : nullptr;
+}
+
+// The kernels behind conv/ops.h's Ops on CUDA, given a `Launch` (see common/implicit_gemm.cuh's
+// run) with a Guard type and min_split_depth, the least depth a split-K share gets.
+template <typename Launch>
+struct CudaKernels {
+  using Guard = typename Launch::Guard;
+
+  static void check_dtype(const char* op, const at::Tensor& x) {
+    const auto t = x.scalar_type();
+    ZOO_CHECK_ARG(t == at::kHalf || t == at::kBFloat16 || t == at::kFloat || t == at::kDouble, op, "x",
+                  "must be float16, bfloat16, float32 or float64 for the CUDA kernel, got ", t);
+  }
+
+  // y5 (N, K, out), channels-last = act(conv(x5) + bias).
+  static void forward(const Shape& s, const at::Tensor& x5, const at::Tensor& weight,
+                      const std::optional<at::Tensor>& bias, Activation act, at::Tensor& y) {
+    const at::Tensor w = weight.reshape({s.G, s.Kg(), s.Cg(), s.taps()}).permute({0, 3, 2, 1}).contiguous();
+    const std::optional<at::Tensor> b = bias.has_value() ? std::optional(bias->contiguous()) : std::nullopt;
+    AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x5.scalar_type(), "zoo_conv_cuda", [&] {
+      bias_act::dispatch_activation(act, [&](auto a) {
+        using P = Forward<scalar_t, decltype(a)::value>;
+        gemm::run(P{s.G, s.N * s.out[0] * s.out[1] * s.out[2], s.Kg(), s.taps() * s.Cg(), 1, Geometry(s),
+                    x5.const_data_ptr<scalar_t>(), w.const_data_ptr<scalar_t>(), data_or_null<scalar_t>(b),
+                    y.mutable_data_ptr<scalar_t>()},
+                  Launch{});
+      });
+    });
+  }
+
+  // gx5 (N, C, in), channels-last = act(conv^T(gy5) + bias).
+  static void input_grad(const Shape& s, const at::Tensor& gy5, const at::Tensor& weight,
+                         const std::optional<at::Tensor>& bias, Activation act, at::Tensor& gx) {
+    const at::Tensor w = weight.reshape({s.G, s.Kg(), s.Cg(), s.taps()}).permute({0, 3, 1, 2}).contiguous();
+    const std::optional<at::Tensor> b = bias.has_value() ? std::optional(bias->contiguous()) : std::nullopt;
+    AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, gy5.scalar_type(), "zoo_conv_input_grad_cuda", [&] {
+      bias_act::dispatch_activation(act, [&](auto a) {
+        using P = InputGrad<scalar_t, decltype(a)::value>;
+        gemm::run(P{s.G, s.N * s.in[0] * s.in[1] * s.in[2], s.Cg(), s.taps() * s.Kg(), 1, Geometry(s),
+                    gy5.const_data_ptr<scalar_t>(), w.const_data_ptr<scalar_t>(), data_or_null<scalar_t>(b),
+                    gx.mutable_data_ptr<scalar_t>()},
+                  Launch{});
+      });
+    });
+  }
+
+  static at::Tensor weight_grad(const Shape& s, const at::Tensor& x5, const at::Tensor& gy5, const at::Tensor& weight) {
+    const at::ScalarType acc = at::toOpMathType(x5.scalar_type());
+    at::Tensor gw = at::zeros({s.G, s.Kg(), s.taps(), s.Cg()}, x5.options().dtype(acc));
+    AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x5.scalar_type(), "zoo_conv_weight_grad_cuda", [&] {
+      const int64_t M = s.Kg(), N = s.taps() * s.Cg(), K = s.N * s.out[0] * s.out[1] * s.out[2];
+      const int64_t splits = gemm::split_count(s.G * gemm::tiles_of(M, N), K, Launch::min_split_depth);
+      gemm::run(WeightGrad<scalar_t>{s.G, M, N, K, splits, Geometry(s), x5.const_data_ptr<scalar_t>(),
+                                     gy5.const_data_ptr<scalar_t>(), gw.mutable_data_ptr<acc_t<scalar_t>>()},
+                Launch{});
+    });
+    return gw.permute({0, 1, 3, 2}).reshape(weight.sizes()).to(weight.scalar_type());
+  }
+
+  // The sums over every pixel of t5 (N, channels, ...), channels-last: a bias's gradient.
+  static at::Tensor channel_sum(const at::Tensor& t5) {
+    const at::ScalarType acc = at::toOpMathType(t5.scalar_type());
+    at::Tensor sums = at::zeros({t5.size(1)}, t5.options().dtype(acc));
+    AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, t5.scalar_type(), "zoo_conv_bias_grad_cuda", [&] {
+      const int64_t N = t5.size(1), K = N == 0 ? 0 : t5.numel() / N;
+      const int64_t splits = gemm::split_count(gemm::tiles_of(1, N), K, Launch::min_split_depth);
+      gemm::run(ColumnSums<scalar_t>{1, 1, N, K, splits, t5.const_data_ptr<scalar_t>(),
+                                     sums.mutable_data_ptr<acc_t<scalar_t>>()},
+                Launch{});
+    });
+    return sums.to(t5.scalar_type());
+  }
+};
+
+}  // namespace zoo::conv::kernels
