@@ -15,14 +15,18 @@
 //                                   memory, so consecutive threads load consecutive addresses
 //   scalar_t a(g, m, k), b(g, k, n) the operands, called only in range
 //   void store(g, m, n, acc)        the epilogue, once per element of C and split
+// Matmul below is the plain problem, for matrices in memory.
 // Include after cuda_fp16.h, cuda_bf16.h and mma.h (or the host emulation's stand-ins).
 #pragma once
 
+#include <ATen/ATen.h>
+#include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
 
 #include <algorithm>
 #include <cstdint>
 
+#include "bias_act/bias_act.h"
 #include "common/tensor_cores.cuh"
 
 namespace zoo::gemm {
@@ -36,6 +40,13 @@ template <typename T>
 using acc_t = at::opmath_type<T>;  // float for half/bfloat16/float, double for double
 
 __host__ __device__ inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// act(value + bias[channel]) in T: what problems store; bias may be null.
+template <bias_act::Activation A, typename T>
+__device__ T epilogue(acc_t<T> value, const T* bias, int64_t channel) {
+  if (bias != nullptr) value += acc_t<T>(bias[channel]);
+  return T(bias_act::forward<A>(value));
+}
 
 template <typename T>
 constexpr size_t shared_bytes() {
@@ -115,13 +126,16 @@ __global__ void __launch_bounds__(kThreads) implicit_gemm_kernel(P p) {
       __syncthreads();
       load_tiles(p, g, m0, n0, k0, k_end, As, Bs);
       __syncthreads();
+      Acc tile[4][8] = {};  // this tile's sums, added to the totals once: error grows with K / 32, not K
       for (int kk = 0; kk < kTileK; ++kk) {
         Acc a[4], b[8];
         for (int i = 0; i < 4; ++i) a[i] = Acc(As[(ty + 16 * i) * kAStride + kk]);
         for (int j = 0; j < 8; ++j) b[j] = Acc(Bs[kk * kBStride + tx + 8 * j]);
         for (int i = 0; i < 4; ++i)
-          for (int j = 0; j < 8; ++j) acc[i][j] += a[i] * b[j];
+          for (int j = 0; j < 8; ++j) tile[i][j] += a[i] * b[j];
       }
+      for (int i = 0; i < 4; ++i)
+        for (int j = 0; j < 8; ++j) acc[i][j] += tile[i][j];
     }
     for (int i = 0; i < 4; ++i) {
       for (int j = 0; j < 8; ++j) {
@@ -147,6 +161,55 @@ template <typename P, typename Launch>
 void run(const P& p, const Launch& launch) {
   const int64_t blocks = p.groups * p.splits * tiles_of(p.M, p.N);
   if (blocks > 0) launch(implicit_gemm_kernel<P>, blocks, shared_bytes<typename P::scalar_t>(), p);
+}
+
+// A matrix in memory at any (row, column) strides.
+template <typename T>
+struct Matrix {
+  const T* data;
+  int64_t row_stride, col_stride;
+  __device__ T operator()(int64_t r, int64_t c) const { return data[r * row_stride + c * col_stride]; }
+};
+
+// The plain problem: C (M x N) = A B, stored row-major as act(C + bias[n]) into c or, where sums is
+// given (split-K), added atomically into sums in the accumulate type. AAlongK (BAlongK): whether
+// A's (B's) stride along k is the small one.
+template <typename T, bias_act::Activation Act, bool AAlongK, bool BAlongK>
+struct Matmul {
+  using scalar_t = T;
+  static constexpr bool kAAlongK = AAlongK, kBAlongK = BAlongK;
+  int64_t groups, M, N, K, splits;
+  Matrix<T> A, B;
+  const T* bias;
+  T* c;
+  acc_t<T>* sums;
+
+  __device__ T a(int64_t, int64_t m, int64_t k) const { return A(m, k); }
+  __device__ T b(int64_t, int64_t k, int64_t n) const { return B(k, n); }
+  __device__ void store(int64_t, int64_t m, int64_t n, acc_t<T> v) const {
+    if (sums != nullptr) {
+      atomicAdd(sums + m * N + n, v);
+    } else {
+      c[m * N + n] = epilogue<Act>(v, bias, n);
+    }
+  }
+};
+
+// The sums over rows of t, contiguous with `columns` innermost (a bias's gradient): ones (1 x rows)
+// times t, split-K, in the accumulate type, returned in t's dtype.
+template <typename Launch>
+at::Tensor column_sums(const at::Tensor& t, int64_t columns, const Launch& launch) {
+  const int64_t rows = columns == 0 ? 0 : t.numel() / columns;
+  at::Tensor sums = at::zeros({columns}, t.options().dtype(at::toOpMathType(t.scalar_type())));
+  const at::Tensor one = at::ones({1}, t.options());
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, t.scalar_type(), "zoo_column_sums_cuda", [&] {
+    using P = Matmul<scalar_t, bias_act::Activation::Identity, true, false>;
+    const int64_t splits = split_count(tiles_of(1, columns), rows, Launch::min_split_depth);
+    run(P{1, 1, columns, rows, splits, {one.const_data_ptr<scalar_t>(), 0, 0}, {t.const_data_ptr<scalar_t>(), columns, 1},
+          nullptr, nullptr, sums.mutable_data_ptr<acc_t<scalar_t>>()},
+        launch);
+  });
+  return sums.to(t.scalar_type());
 }
 
 }  // namespace zoo::gemm

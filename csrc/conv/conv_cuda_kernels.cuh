@@ -9,7 +9,7 @@
 //   grad-input  gx[i, c] = sum_{tap, k} gy[the output reading i at tap, k] w[k, c, tap]
 //                                                   (M input pixels, N = C/G, depth taps x K/G)
 //   grad-weight gw[k, (tap, c)] = sum_p gy[p, k] x[p's input at tap, c]  (depth: every pixel, split-K)
-//   grad-bias   gb[k] = sum_p gy[p, k]             (a 1-row GEMM against ones, split-K)
+//   grad-bias   gb[k] = sum_p gy[p, k]             (gemm::column_sums: a 1-row GEMM against ones, split-K)
 // The weight is permuted once per call so its loads run along the GEMM's columns.
 // A transposed convolution runs the same four with its input and output swapped.
 // Include after cuda_fp16.h, cuda_bf16.h and mma.h (or the emulation's stand-ins).
@@ -28,6 +28,7 @@ namespace zoo::conv::kernels {
 
 using bias_act::Activation;
 using gemm::acc_t;
+using gemm::epilogue;
 
 // conv.h's Shape in plain arrays, for device code.
 struct Geometry {
@@ -67,13 +68,6 @@ struct Geometry {
     return index + pixel * scale;
   }
 };
-
-// act(value + bias[channel]) in T; bias may be null.
-template <Activation A, typename T>
-__device__ T epilogue(acc_t<T> value, const T* bias, int64_t channel) {
-  if (bias != nullptr) value += acc_t<T>(bias[channel]);
-  return T(bias_act::forward<A>(value));
-}
 
 // y (pixels, K) = act(conv(x) + bias); w permuted to (G, taps, Cg, Kg).
 template <typename T, Activation A>
@@ -131,20 +125,6 @@ struct WeightGrad {
     return i < 0 ? T(0) : x[i * s.C + g * s.Cg + n % s.Cg];
   }
   __device__ void store(int64_t g, int64_t m, int64_t n, acc_t<T> v) const { atomicAdd(gw + (g * M + m) * N + n, v); }
-};
-
-// sums (N) += ones (1 x K) t (K x N): the column sums of t in the accumulate type.
-template <typename T>
-struct ColumnSums {
-  using scalar_t = T;
-  static constexpr bool kAAlongK = true, kBAlongK = false;
-  int64_t groups, M, N, K, splits;
-  const T* t;
-  acc_t<T>* sums;
-
-  __device__ T a(int64_t, int64_t, int64_t) const { return T(1); }
-  __device__ T b(int64_t, int64_t k, int64_t n) const { return t[k * N + n]; }
-  __device__ void store(int64_t, int64_t, int64_t n, acc_t<T> v) const { atomicAdd(sums + n, v); }
 };
 
 template <typename T>
@@ -210,18 +190,7 @@ struct CudaKernels {
   }
 
   // The sums over every pixel of t5 (N, channels, ...), channels-last: a bias's gradient.
-  static at::Tensor channel_sum(const at::Tensor& t5) {
-    const at::ScalarType acc = at::toOpMathType(t5.scalar_type());
-    at::Tensor sums = at::zeros({t5.size(1)}, t5.options().dtype(acc));
-    AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, t5.scalar_type(), "zoo_conv_bias_grad_cuda", [&] {
-      const int64_t N = t5.size(1), K = N == 0 ? 0 : t5.numel() / N;
-      const int64_t splits = gemm::split_count(gemm::tiles_of(1, N), K, Launch::min_split_depth);
-      gemm::run(ColumnSums<scalar_t>{1, 1, N, K, splits, t5.const_data_ptr<scalar_t>(),
-                                     sums.mutable_data_ptr<acc_t<scalar_t>>()},
-                Launch{});
-    });
-    return sums.to(t5.scalar_type());
-  }
+  static at::Tensor channel_sum(const at::Tensor& t5) { return gemm::column_sums(t5, t5.size(1), Launch{}); }
 };
 
 }  // namespace zoo::conv::kernels

@@ -16,14 +16,13 @@
 #include <algorithm>
 #include <array>
 #include <optional>
-#include <tuple>
-#include <vector>
 
 #include "bias_act/bias_act.h"
 #include "bias_act/epilogue.h"
 #include "common/checks.h"
 #include "common/column_sums.h"
 #include "common/gemm.h"
+#include "linear/ops.h"
 
 namespace zoo::linear {
 namespace {
@@ -96,83 +95,49 @@ void forward_kernel(int64_t M, int64_t N, int64_t K, const T* x, const T* w, con
   });
 }
 
-// x (..., K) against weight (N, K) and bias (N): returns K, N.
-std::pair<int64_t, int64_t> check_args(const char* op, const at::Tensor& x, const at::Tensor& weight,
-                                       const std::optional<at::Tensor>& bias) {
-  check_floating(op, "x", x);
-  ZOO_CHECK_ARG(x.dim() >= 1, op, "x", "must have at least 1 dimension (..., in_features), got a 0-D tensor");
-  ZOO_CHECK_ARG(weight.dim() == 2, op, "weight", "must be 2-D (out_features, in_features), got shape ",
-                weight.sizes());
-  ZOO_CHECK_ARG(weight.size(1) == x.size(-1), op, "weight", "must have in_features = x.size(-1) = ", x.size(-1),
-                " columns, got shape ", weight.sizes());
-  check_same_dtype(op, "weight", weight, "x", x);
-  check_same_device(op, "weight", weight, "x", x);
-  if (bias.has_value()) {
-    ZOO_CHECK_ARG(bias->dim() == 1 && bias->size(0) == weight.size(0), op, "bias",
-                  "must be 1-D with out_features = ", weight.size(0), " elements, got shape ", bias->sizes());
-    check_same_dtype(op, "bias", *bias, "x", x);
-    check_same_device(op, "bias", *bias, "x", x);
+// The CPU kernels behind Ops (linear/ops.h).
+struct CpuKernels {
+  struct Guard {
+    explicit Guard(at::Device) {}
+  };
+
+  static void check_dtype(const char* op, const at::Tensor& x) {
+    ZOO_CHECK_ARG(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble, op, "x",
+                  "must be float32 or float64 for the CPU kernel, got ", x.scalar_type());
   }
-  ZOO_CHECK_ARG(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble, op, "x",
-                "must be float32 or float64 for the CPU kernel, got ", x.scalar_type());
-  return {weight.size(1), weight.size(0)};
-}
 
-// x (..., K) as an (M, K) matrix; reshape({-1, K}) is ambiguous when K = 0.
-at::Tensor as_matrix(const at::Tensor& x) {
-  int64_t rows = 1;
-  for (int64_t i = 0; i + 1 < x.dim(); ++i) rows *= x.size(i);
-  return x.reshape({rows, x.size(-1)}).contiguous();
-}
-
-std::vector<int64_t> with_last(at::IntArrayRef sizes, int64_t last) {
-  std::vector<int64_t> out(sizes.begin(), sizes.end());
-  out.back() = last;
-  return out;
-}
-
-at::Tensor linear_cpu(const at::Tensor& x, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
-                      c10::string_view act) {
-  const auto [K, N] = check_args("linear", x, weight, bias);
-  const Activation a = bias_act::parse_activation(act);
-  const at::Tensor x2 = as_matrix(x), w = weight.contiguous();
-  const at::Tensor b = bias.has_value() ? bias->contiguous() : at::Tensor();
-  at::Tensor y = at::empty({x2.size(0), N}, x.options());
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "zoo_linear", [&] {
-    forward_kernel<scalar_t>(x2.size(0), N, K, x2.const_data_ptr<scalar_t>(), w.const_data_ptr<scalar_t>(),
-                             b.defined() ? b.const_data_ptr<scalar_t>() : nullptr, a, y.mutable_data_ptr<scalar_t>());
-  });
-  return at::_unsafe_view(y, with_last(x.sizes(), N));  // not a view: callers may modify it in place
-}
-
-std::tuple<at::Tensor, at::Tensor, at::Tensor> linear_backward_cpu(const at::Tensor& grad_out, const at::Tensor& x,
-                                                                   const at::Tensor& weight,
-                                                                   std::array<bool, 3> output_mask) {
-  const char* op = "linear_backward";
-  const auto [K, N] = check_args(op, x, weight, std::nullopt);
-  check_same_dtype(op, "grad_out", grad_out, "x", x);
-  check_same_device(op, "grad_out", grad_out, "x", x);
-  const std::vector<int64_t> out_shape = with_last(x.sizes(), N);
-  ZOO_CHECK_ARG(grad_out.sizes() == at::IntArrayRef(out_shape), op, "grad_out", "must have the output's shape ",
-                at::IntArrayRef(out_shape), ", got ", grad_out.sizes());
-  const at::Tensor g = as_matrix(grad_out), x2 = as_matrix(x);
-  at::Tensor gx = x.new_empty({0}), gw = x.new_empty({0}), gb = x.new_empty({0});  // empty where not asked for
-  if (output_mask[0]) gx = at::_unsafe_view(zoo::mm(g, weight), x.sizes());
-  if (output_mask[1]) gw = zoo::mm(g.t(), x2);
-  if (output_mask[2]) {
-    gb = at::empty({N}, x.options());
-    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "zoo_linear_bias_grad", [&] {
-      column_sums<scalar_t>(g.size(0), N, g.const_data_ptr<scalar_t>(), gb.mutable_data_ptr<scalar_t>());
+  static at::Tensor forward(const at::Tensor& x2, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
+                            Activation act) {
+    const at::Tensor w = weight.contiguous();
+    const int64_t M = x2.size(0), N = w.size(0), K = w.size(1);
+    at::Tensor y = at::empty({M, N}, x2.options());
+    AT_DISPATCH_FLOATING_TYPES(x2.scalar_type(), "zoo_linear", [&] {
+      forward_kernel<scalar_t>(M, N, K, x2.const_data_ptr<scalar_t>(), w.const_data_ptr<scalar_t>(),
+                               bias.has_value() ? bias->const_data_ptr<scalar_t>() : nullptr, act,
+                               y.mutable_data_ptr<scalar_t>());
     });
+    return y;
   }
-  return {gx, gw, gb};
-}
+
+  static at::Tensor input_grad(const at::Tensor& g, const at::Tensor& weight) { return zoo::mm(g, weight); }
+  static at::Tensor weight_grad(const at::Tensor& g, const at::Tensor& x2) { return zoo::mm(g.t(), x2); }
+
+  static at::Tensor bias_grad(const at::Tensor& g) {
+    at::Tensor gb = at::empty({g.size(1)}, g.options());
+    AT_DISPATCH_FLOATING_TYPES(g.scalar_type(), "zoo_linear_bias_grad", [&] {
+      column_sums<scalar_t>(g.size(0), g.size(1), g.const_data_ptr<scalar_t>(), gb.mutable_data_ptr<scalar_t>());
+    });
+    return gb;
+  }
+};
+
+using CpuOps = Ops<CpuKernels>;
 
 }  // namespace
 
 TORCH_LIBRARY_IMPL(zoo, CPU, m) {
-  m.impl("linear", &linear_cpu);
-  m.impl("linear_backward", &linear_backward_cpu);
+  m.impl("linear", &CpuOps::linear);
+  m.impl("linear_backward", &CpuOps::linear_backward);
 }
 
 }  // namespace zoo::linear

@@ -12,7 +12,7 @@ from zoo.nn import Linear, LinearAct
 from zoo.ops import ACTIVATIONS, backend, linear, linear_reference
 from zoo.tolerances import tolerance
 
-from ..conftest import DEVICES, assert_compiles_and_exports
+from ..conftest import CUDA, DEVICES, assert_compiles_and_exports
 
 # (x shape, out_features): both kernel paths (x up to 1 MiB takes the dot-product path, larger x the
 # packed GEMM), odd sizes that leave partial vectors, tiles and panels, depth past one 256-deep block,
@@ -63,13 +63,25 @@ def _run(fn, x, weight, bias, act, grad):
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_matches_float64_reference(device, dtype):
-    """Forward and gradients against float64: error at most twice PyTorch's own in the same dtype."""
+    assert_matches_float64_reference(device, dtype)
+
+
+@CUDA
+@pytest.mark.cuda
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
+def test_cuda_tensor_core_path_matches_float64_reference(dtype):
+    assert_matches_float64_reference("cuda", dtype)
+
+
+def assert_matches_float64_reference(device, dtype, ours_linear=linear):
+    """Forward and gradients of `ours_linear` (zoo.ops.linear in `ext` mode) against float64 over the samples:
+    error at most twice PyTorch's own in the same dtype."""
     atol, _ = tolerance(dtype)
     for x, weight, bias, act in sample_inputs(device, dtype):
         n = weight.shape[0]
         grad = torch.randn((*x.shape[:-1], n), generator=torch.Generator().manual_seed(1), dtype=torch.float64)
         with backend("ext"):
-            ours = _run(linear, x, weight, bias, act, grad.to(device, dtype))
+            ours = _run(ours_linear, x, weight, bias, act, grad.to(device, dtype))
         theirs = _run(linear_reference, x, weight, bias, act, grad.to(device, dtype))
         oracle = _run(linear_reference, x.double(), weight.double(), None if bias is None else bias.double(), act,
                       grad.to(device))

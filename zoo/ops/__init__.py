@@ -72,9 +72,15 @@ KERNEL_DEVICES = {
     "rnn": _recurrent.KERNEL_DEVICES,
 }
 # Op name -> device types whose kernels are built but not yet tested on that hardware (`ext` only).
-UNVALIDATED_DEVICES = {"attention": _attention.UNVALIDATED_DEVICES, "conv": _conv.UNVALIDATED_DEVICES,
-                       "conv_transpose": _conv.UNVALIDATED_DEVICES, "lstm": _recurrent.UNVALIDATED_DEVICES,
-                       "gru": _recurrent.UNVALIDATED_DEVICES, "rnn": _recurrent.UNVALIDATED_DEVICES}
+UNVALIDATED_DEVICES = {
+    "attention": _attention.UNVALIDATED_DEVICES,
+    "conv": _conv.UNVALIDATED_DEVICES,
+    "conv_transpose": _conv.UNVALIDATED_DEVICES,
+    "linear": _linear.UNVALIDATED_DEVICES,
+    "lstm": _recurrent.UNVALIDATED_DEVICES,
+    "gru": _recurrent.UNVALIDATED_DEVICES,
+    "rnn": _recurrent.UNVALIDATED_DEVICES,
+}
 
 __all__ = [
     "ACTIVATIONS",

@@ -21,7 +21,10 @@ from zoo.ops import _extension
 from zoo.ops.backend import use_kernel, wants_grad
 from zoo.ops.bias_act import ACTIVATIONS, bias_act, check_act
 
-KERNEL_DEVICES = ("cpu", "meta")
+KERNEL_DEVICES = ("cpu", "meta", "cuda")
+# The CUDA kernels compile in CI but have not yet run on a GPU: `auto` keeps CUDA tensors on the
+# reference until tests/ops/test_linear.py passes on one; `ext` (as those tests use) runs them.
+UNVALIDATED_DEVICES = ("cuda",)
 
 
 def _check(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, act: str) -> None:
@@ -44,7 +47,8 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
            act: str = "identity") -> torch.Tensor:
     """act(F.linear(x, weight, bias)): the contract of torch.nn.functional.linear plus `act`."""
     _check(x, weight, bias, act)
-    if not use_kernel(x, op="linear", kernel_devices=KERNEL_DEVICES):
+    if not use_kernel(x, op="linear", kernel_devices=KERNEL_DEVICES,
+                      unvalidated_devices=UNVALIDATED_DEVICES):
         return linear_reference(x, weight, bias, act)
     if act != "identity" and wants_grad(x, weight, bias):
         return bias_act(torch.ops.zoo.linear.default(x, weight, bias, "identity"), None, act)
