@@ -320,16 +320,11 @@ void backward_kernel(const Shape& s, Rows<const T> q, Rows<const T> k, Rows<cons
   });
 }
 
-void check_cpu_dtype(const at::Tensor& q) {
-  ZOO_CHECK_ARG(q.scalar_type() == at::kFloat || q.scalar_type() == at::kDouble, "attention", "query",
-                "must be float32 or float64 for the CPU kernel, got ", q.scalar_type());
-}
-
 std::tuple<at::Tensor, at::Tensor> attention_forward_cpu(const at::Tensor& q, const at::Tensor& k,
                                                          const at::Tensor& v, const std::optional<at::Tensor>& mask,
                                                          bool is_causal, double scale) {
   const Shape s = check_args(q, k, v, mask);
-  check_cpu_dtype(q);
+  check_cpu_dtype("attention", "query", q);
   // out is laid out (B, Lq, Hq, Dv), as PyTorch's CPU flash attention lays out its
   // own: merging the heads for the output projection is then a free view.
   at::Tensor out = at::empty({s.B, s.Lq, s.Hq, s.Dv}, q.options()).transpose(1, 2);
@@ -349,7 +344,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> attention_backward_cpu(
     double scale) {
   const Shape s = check_args(q, k, v, mask);
   check_backward_args(grad_out, out, lse, s);
-  check_cpu_dtype(q);
+  check_cpu_dtype("attention", "query", q);
   // the gradients are contiguous, as the fake kernel says
   at::Tensor dq = at::zeros(q.sizes(), q.options()), dk = at::empty(k.sizes(), k.options());
   at::Tensor dv = at::empty(v.sizes(), v.options());

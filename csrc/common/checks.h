@@ -12,6 +12,24 @@
 
 namespace zoo {
 
+// The dtypes our CPU kernels take (zoo.ops sends the others to the reference).
+inline void check_cpu_dtype(const char* op, const char* arg, const at::Tensor& t) {
+  ZOO_CHECK_ARG(t.scalar_type() == at::kFloat || t.scalar_type() == at::kDouble, op, arg,
+                "must be float32 or float64 for the CPU kernel, got ", t.scalar_type());
+}
+
+// The dtypes our CUDA kernels take.
+inline void check_cuda_dtype(const char* op, const char* arg, const at::Tensor& t) {
+  const auto type = t.scalar_type();
+  ZOO_CHECK_ARG(type == at::kHalf || type == at::kBFloat16 || type == at::kFloat || type == at::kDouble, op, arg,
+                "must be float16, bfloat16, float32 or float64 for the CUDA kernel, got ", type);
+}
+
+// A device guard for kernels that need none (the CPU's, the host emulation of CUDA).
+struct NoDeviceGuard {
+  explicit NoDeviceGuard(at::Device) {}
+};
+
 // Wraps a possibly negative dimension index, naming the argument on failure.
 inline int64_t wrap_dim(const char* op, const char* arg, int64_t dim, int64_t rank) {
   ZOO_CHECK_ARG(dim >= -rank && dim < rank, op, arg,

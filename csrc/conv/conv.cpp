@@ -287,14 +287,8 @@ void weight_grad_kernel(const Shape& s, const T* x, const T* gy, T* gw) {
 
 // The CPU kernels behind Ops (conv/ops.h).
 struct CpuKernels {
-  struct Guard {
-    explicit Guard(at::Device) {}
-  };
-
-  static void check_dtype(const char* op, const at::Tensor& x) {
-    ZOO_CHECK_ARG(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble, op, "x",
-                  "must be float32 or float64 for the CPU kernel, got ", x.scalar_type());
-  }
+  using Guard = NoDeviceGuard;
+  static void check_dtype(const char* op, const at::Tensor& x) { check_cpu_dtype(op, "x", x); }
 
   static void forward(const Shape& s, const at::Tensor& x5, const at::Tensor& weight,
                       const std::optional<at::Tensor>& bias, Activation act, at::Tensor& y) {

@@ -138,11 +138,7 @@ template <typename Launch>
 struct CudaKernels {
   using Guard = typename Launch::Guard;
 
-  static void check_dtype(const char* op, const at::Tensor& x) {
-    const auto t = x.scalar_type();
-    ZOO_CHECK_ARG(t == at::kHalf || t == at::kBFloat16 || t == at::kFloat || t == at::kDouble, op, "x",
-                  "must be float16, bfloat16, float32 or float64 for the CUDA kernel, got ", t);
-  }
+  static void check_dtype(const char* op, const at::Tensor& x) { check_cuda_dtype(op, "x", x); }
 
   // y5 (N, K, out), channels-last = act(conv(x5) + bias).
   static void forward(const Shape& s, const at::Tensor& x5, const at::Tensor& weight,

@@ -97,14 +97,8 @@ void forward_kernel(int64_t M, int64_t N, int64_t K, const T* x, const T* w, con
 
 // The CPU kernels behind Ops (linear/ops.h).
 struct CpuKernels {
-  struct Guard {
-    explicit Guard(at::Device) {}
-  };
-
-  static void check_dtype(const char* op, const at::Tensor& x) {
-    ZOO_CHECK_ARG(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble, op, "x",
-                  "must be float32 or float64 for the CPU kernel, got ", x.scalar_type());
-  }
+  using Guard = NoDeviceGuard;
+  static void check_dtype(const char* op, const at::Tensor& x) { check_cpu_dtype(op, "x", x); }
 
   static at::Tensor forward(const at::Tensor& x2, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
                             Activation act) {

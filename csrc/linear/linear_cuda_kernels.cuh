@@ -27,11 +27,7 @@ template <typename Launch>
 struct CudaKernels {
   using Guard = typename Launch::Guard;
 
-  static void check_dtype(const char* op, const at::Tensor& x) {
-    const auto t = x.scalar_type();
-    ZOO_CHECK_ARG(t == at::kHalf || t == at::kBFloat16 || t == at::kFloat || t == at::kDouble, op, "x",
-                  "must be float16, bfloat16, float32 or float64 for the CUDA kernel, got ", t);
-  }
+  static void check_dtype(const char* op, const at::Tensor& x) { check_cuda_dtype(op, "x", x); }
 
   static at::Tensor forward(const at::Tensor& x2, const at::Tensor& w, const std::optional<at::Tensor>& bias,
                             Activation act) {

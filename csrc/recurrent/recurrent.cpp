@@ -304,11 +304,6 @@ void rnn_backward(const Shape& s, const T* gout, const T* ghn, const T* w_hh, co
   std::copy(dh.begin(), dh.end(), gh0);
 }
 
-void check_cpu_dtype(const char* op, const at::Tensor& x) {
-  ZOO_CHECK_ARG(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble, op, "x_proj",
-                "must be float32 or float64 for the CPU kernel, got ", x.scalar_type());
-}
-
 // grad W_hh = sum over steps of dpre_t^T h_{t-1}: one GEMM over all T*B rows, as the
 // input projection is one GEMM in the forward.
 at::Tensor weight_gradient(const at::Tensor& dpre, const at::Tensor& h0, const at::Tensor& out) {
@@ -328,7 +323,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> lstm_laye
     const std::optional<at::Tensor>& lengths) {
   const Shape s = check_layer_args("lstm_layer", 4, x_proj, w_hh, h0, lengths);
   check_cell_state("lstm_layer", c0, h0);
-  check_cpu_dtype("lstm_layer", x_proj);
+  check_cpu_dtype("lstm_layer", "x_proj", x_proj);
   const at::Tensor x = x_proj.contiguous(), w = w_hh.contiguous(), h = h0.contiguous(), c = c0.contiguous();
   at::Tensor out = at::empty({s.T, s.B, s.H}, x.options()), hn = at::empty_like(h), cn = at::empty_like(c);
   at::Tensor cells = at::empty({s.T, s.B, s.H}, x.options()), gates = at::empty({s.T, s.B, 4 * s.H}, x.options());
@@ -349,7 +344,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> lstm_layer_backward_c
     const at::Tensor& cells, const at::Tensor& gates) {
   const Shape s = check_layer_args("lstm_layer_backward", 4, gates, w_hh, h0, lengths);
   check_same_shape("lstm_layer_backward", "grad_out", grad_out, "out", out);
-  check_cpu_dtype("lstm_layer_backward", gates);
+  check_cpu_dtype("lstm_layer_backward", "gates", gates);
   const at::Tensor go = grad_out.contiguous(), ghn = grad_hn.contiguous(), gcn = grad_cn.contiguous();
   const at::Tensor w = w_hh.contiguous(), h = h0.contiguous(), c = c0.contiguous();
   const at::Tensor o = out.contiguous(), cl = cells.contiguous(), g = gates.contiguous();
@@ -371,7 +366,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> gru_layer_cpu(const at::Tensor& x
                                                              const std::optional<at::Tensor>& lengths) {
   const Shape s = check_layer_args("gru_layer", 3, x_proj, w_hh, h0, lengths);
   check_gru_bias("gru_layer", b_hh, x_proj, s);
-  check_cpu_dtype("gru_layer", x_proj);
+  check_cpu_dtype("gru_layer", "x_proj", x_proj);
   const at::Tensor x = x_proj.contiguous(), w = w_hh.contiguous(), bh = b_hh.contiguous(), h = h0.contiguous();
   at::Tensor out = at::empty({s.T, s.B, s.H}, x.options()), hn = at::empty_like(h);
   at::Tensor gates = at::empty({s.T, s.B, 4 * s.H}, x.options());
@@ -390,7 +385,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> gru_layer_backward_cp
     const at::Tensor& h0, const std::optional<at::Tensor>& lengths, const at::Tensor& out, const at::Tensor& gates) {
   const Shape s = check_layer_args("gru_layer_backward", 3, gates, w_hh, h0, lengths, /*width=*/4);
   check_same_shape("gru_layer_backward", "grad_out", grad_out, "out", out);
-  check_cpu_dtype("gru_layer_backward", out);
+  check_cpu_dtype("gru_layer_backward", "out", out);
   const at::Tensor go = grad_out.contiguous(), ghn = grad_hn.contiguous(), w = w_hh.contiguous();
   const at::Tensor h = h0.contiguous(), o = out.contiguous(), g = gates.contiguous();
   at::Tensor gxp = at::empty({s.T, s.B, 3 * s.H}, o.options()), dhw = at::empty_like(gxp), gh0 = at::empty_like(h);
@@ -410,7 +405,7 @@ std::tuple<at::Tensor, at::Tensor> rnn_layer_cpu(const at::Tensor& x_proj, const
                                                  c10::string_view nonlinearity) {
   const Shape s = check_layer_args("rnn_layer", 1, x_proj, w_hh, h0, lengths);
   const bool relu = parse_relu("rnn_layer", nonlinearity);
-  check_cpu_dtype("rnn_layer", x_proj);
+  check_cpu_dtype("rnn_layer", "x_proj", x_proj);
   const at::Tensor x = x_proj.contiguous(), w = w_hh.contiguous(), h = h0.contiguous();
   at::Tensor out = at::empty({s.T, s.B, s.H}, x.options()), hn = at::empty_like(h);
   at::Tensor len_holder;
@@ -429,7 +424,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> rnn_layer_backward_cpu(
   const Shape s = check_layer_args("rnn_layer_backward", 1, out, w_hh, h0, lengths);
   const bool relu = parse_relu("rnn_layer_backward", nonlinearity);
   check_same_shape("rnn_layer_backward", "grad_out", grad_out, "out", out);
-  check_cpu_dtype("rnn_layer_backward", out);
+  check_cpu_dtype("rnn_layer_backward", "out", out);
   const at::Tensor go = grad_out.contiguous(), ghn = grad_hn.contiguous(), w = w_hh.contiguous();
   const at::Tensor h = h0.contiguous(), o = out.contiguous();
   at::Tensor gxp = at::empty_like(o), gh0 = at::empty_like(h);

@@ -13,9 +13,7 @@ namespace zoo::gemm {
 alignas(128) inline unsigned char smem[1 << 16];  // the kernel's `extern __shared__` buffer
 
 struct EmulatedLaunch {
-  struct Guard {
-    explicit Guard(at::Device) {}
-  };
+  using Guard = NoDeviceGuard;
   static constexpr int64_t min_split_depth = 32;
 
   template <typename... Params, typename... Args>
