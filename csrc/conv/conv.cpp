@@ -292,20 +292,16 @@ struct CpuKernels {
 
   static void forward(const Shape& s, const at::Tensor& x5, const at::Tensor& weight,
                       const std::optional<at::Tensor>& bias, Activation act, at::Tensor& y) {
-    const at::Tensor b = bias.has_value() ? bias->contiguous() : at::Tensor();
     AT_DISPATCH_FLOATING_TYPES(x5.scalar_type(), "zoo_conv", [&] {
-      forward_kernel<scalar_t>(s, x5.const_data_ptr<scalar_t>(), weight,
-                               b.defined() ? b.const_data_ptr<scalar_t>() : nullptr, act,
+      forward_kernel<scalar_t>(s, x5.const_data_ptr<scalar_t>(), weight, data_or_null<scalar_t>(bias), act,
                                y.mutable_data_ptr<scalar_t>());
     });
   }
 
   static void input_grad(const Shape& s, const at::Tensor& gy5, const at::Tensor& weight,
                          const std::optional<at::Tensor>& bias, Activation act, at::Tensor& gx) {
-    const at::Tensor b = bias.has_value() ? bias->contiguous() : at::Tensor();
     AT_DISPATCH_FLOATING_TYPES(gy5.scalar_type(), "zoo_conv_input_grad", [&] {
-      input_grad_kernel<scalar_t>(s, gy5.const_data_ptr<scalar_t>(), weight,
-                                  b.defined() ? b.const_data_ptr<scalar_t>() : nullptr, act,
+      input_grad_kernel<scalar_t>(s, gy5.const_data_ptr<scalar_t>(), weight, data_or_null<scalar_t>(bias), act,
                                   gx.mutable_data_ptr<scalar_t>());
     });
   }

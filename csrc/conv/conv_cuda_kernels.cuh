@@ -22,6 +22,7 @@
 
 #include "bias_act/bias_act.h"
 #include "common/implicit_gemm.cuh"
+#include "common/optional_tensor.h"
 #include "conv/conv.h"
 
 namespace zoo::conv::kernels {
@@ -127,11 +128,6 @@ struct WeightGrad {
   __device__ void store(int64_t g, int64_t m, int64_t n, acc_t<T> v) const { atomicAdd(gw + (g * M + m) * N + n, v); }
 };
 
-template <typename T>
-const T* data_or_null(const std::optional<at::Tensor>& t) {
-  return t.has_value() ? t->const_data_ptr<T>() : nullptr;
-}
-
 // The kernels behind conv/ops.h's Ops on CUDA, given a `Launch` (see common/implicit_gemm.cuh's
 // run) with a Guard type and min_split_depth, the least depth a split-K share gets.
 template <typename Launch>
@@ -144,12 +140,11 @@ struct CudaKernels {
   static void forward(const Shape& s, const at::Tensor& x5, const at::Tensor& weight,
                       const std::optional<at::Tensor>& bias, Activation act, at::Tensor& y) {
     const at::Tensor w = weight.reshape({s.G, s.Kg(), s.Cg(), s.taps()}).permute({0, 3, 2, 1}).contiguous();
-    const std::optional<at::Tensor> b = bias.has_value() ? std::optional(bias->contiguous()) : std::nullopt;
     AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x5.scalar_type(), "zoo_conv_cuda", [&] {
       bias_act::dispatch_activation(act, [&](auto a) {
         using P = Forward<scalar_t, decltype(a)::value>;
         gemm::run(P{s.G, s.N * s.out[0] * s.out[1] * s.out[2], s.Kg(), s.taps() * s.Cg(), 1, Geometry(s),
-                    x5.const_data_ptr<scalar_t>(), w.const_data_ptr<scalar_t>(), data_or_null<scalar_t>(b),
+                    x5.const_data_ptr<scalar_t>(), w.const_data_ptr<scalar_t>(), data_or_null<scalar_t>(bias),
                     y.mutable_data_ptr<scalar_t>()},
                   Launch{});
       });
@@ -160,12 +155,11 @@ struct CudaKernels {
   static void input_grad(const Shape& s, const at::Tensor& gy5, const at::Tensor& weight,
                          const std::optional<at::Tensor>& bias, Activation act, at::Tensor& gx) {
     const at::Tensor w = weight.reshape({s.G, s.Kg(), s.Cg(), s.taps()}).permute({0, 3, 1, 2}).contiguous();
-    const std::optional<at::Tensor> b = bias.has_value() ? std::optional(bias->contiguous()) : std::nullopt;
     AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, gy5.scalar_type(), "zoo_conv_input_grad_cuda", [&] {
       bias_act::dispatch_activation(act, [&](auto a) {
         using P = InputGrad<scalar_t, decltype(a)::value>;
         gemm::run(P{s.G, s.N * s.in[0] * s.in[1] * s.in[2], s.Cg(), s.taps() * s.Kg(), 1, Geometry(s),
-                    gy5.const_data_ptr<scalar_t>(), w.const_data_ptr<scalar_t>(), data_or_null<scalar_t>(b),
+                    gy5.const_data_ptr<scalar_t>(), w.const_data_ptr<scalar_t>(), data_or_null<scalar_t>(bias),
                     gx.mutable_data_ptr<scalar_t>()},
                   Launch{});
       });

@@ -3,8 +3,8 @@
 // conv_cuda.cu Ops<CudaKernels<...>> for CUDA. Kernels provide
 //   Guard                        constructed from the input's device for the call
 //   check_dtype(op, x)           the dtypes the kernels take
-//   forward(s, x5, weight, bias, act, y5)     y5 = act(conv(x5) + bias)
-//   input_grad(s, gy5, weight, bias, act, gx5)  gx5 = act(conv^T(gy5) + bias)
+//   forward(s, x5, weight, bias, act, y5)     y5 = act(conv(x5) + bias), bias contiguous
+//   input_grad(s, gy5, weight, bias, act, gx5)  gx5 = act(conv^T(gy5) + bias), bias contiguous
 //   weight_grad(s, x5, gy5, weight)           -> grad of weight, weight's shape
 //   channel_sum(t5)              -> t5 summed over every dim but the channels
 // with 5-D channels-last tensors (to_ndhwc, make_result) in and out.
@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "bias_act/bias_act.h"
+#include "common/optional_tensor.h"
 #include "conv/conv.h"
 
 namespace zoo::conv {
@@ -45,7 +46,8 @@ struct Ops {
     const typename Kernels::Guard guard(x.device());
     const Activation a = bias_act::parse_activation(act);
     const at::Tensor x5 = to_ndhwc(x);
-    return make_result(s.N, s.K, s.out, x, [&](at::Tensor& y) { Kernels::forward(s, x5, weight, bias, a, y); });
+    const std::optional<at::Tensor> b = contiguous_or_none(bias);
+    return make_result(s.N, s.K, s.out, x, [&](at::Tensor& y) { Kernels::forward(s, x5, weight, b, a, y); });
   }
 
   static Grads conv_backward(const at::Tensor& grad_out, const at::Tensor& x, const at::Tensor& weight,
@@ -78,7 +80,8 @@ struct Ops {
     const typename Kernels::Guard guard(x.device());
     const Activation a = bias_act::parse_activation(act);
     const at::Tensor x5 = to_ndhwc(x);
-    return make_result(s.N, s.C, s.in, x, [&](at::Tensor& y) { Kernels::input_grad(s, x5, weight, bias, a, y); });
+    const std::optional<at::Tensor> b = contiguous_or_none(bias);
+    return make_result(s.N, s.C, s.in, x, [&](at::Tensor& y) { Kernels::input_grad(s, x5, weight, b, a, y); });
   }
 
   static Grads conv_transpose_backward(const at::Tensor& grad_out, const at::Tensor& x, const at::Tensor& weight,

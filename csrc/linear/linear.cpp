@@ -22,6 +22,7 @@
 #include "common/checks.h"
 #include "common/column_sums.h"
 #include "common/gemm.h"
+#include "common/optional_tensor.h"
 #include "linear/ops.h"
 
 namespace zoo::linear {
@@ -107,7 +108,7 @@ struct CpuKernels {
     at::Tensor y = at::empty({M, N}, x2.options());
     AT_DISPATCH_FLOATING_TYPES(x2.scalar_type(), "zoo_linear", [&] {
       forward_kernel<scalar_t>(M, N, K, x2.const_data_ptr<scalar_t>(), w.const_data_ptr<scalar_t>(),
-                               bias.has_value() ? bias->const_data_ptr<scalar_t>() : nullptr, act,
+                               data_or_null<scalar_t>(bias), act,
                                y.mutable_data_ptr<scalar_t>());
     });
     return y;

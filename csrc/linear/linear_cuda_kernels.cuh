@@ -16,6 +16,7 @@
 
 #include "bias_act/bias_act.h"
 #include "common/implicit_gemm.cuh"
+#include "common/optional_tensor.h"
 
 namespace zoo::linear::kernels {
 
@@ -38,7 +39,7 @@ struct CudaKernels {
         using P = Matmul<scalar_t, decltype(a)::value, true, true>;
         gemm::run(P{1, M, N, K, 1, {x2.const_data_ptr<scalar_t>(), K, 1},
                     {w.const_data_ptr<scalar_t>(), w.stride(1), w.stride(0)},  // B(k, n) = W[n, k]
-                    bias.has_value() ? bias->const_data_ptr<scalar_t>() : nullptr, y.mutable_data_ptr<scalar_t>(),
+                    data_or_null<scalar_t>(bias), y.mutable_data_ptr<scalar_t>(),
                     nullptr},
                   Launch{});
       });

@@ -3,7 +3,7 @@
 // CUDA. Kernels provide
 //   Guard                        constructed from the input's device for the call
 //   check_dtype(op, x)           the dtypes the kernels take
-//   forward(x2, w, bias, act)    -> act(x2 w^T + bias), (M, N)
+//   forward(x2, w, bias, act)    -> act(x2 w^T + bias), (M, N), bias contiguous
 //   input_grad(g, w)             -> g w, (M, K)
 //   weight_grad(g, x2)           -> g^T x2, (N, K)
 //   bias_grad(g)                 -> g's column sums, (N)
@@ -20,6 +20,7 @@
 
 #include "bias_act/bias_act.h"
 #include "common/checks.h"
+#include "common/optional_tensor.h"
 
 namespace zoo::linear {
 
@@ -64,8 +65,7 @@ struct Ops {
     Kernels::check_dtype("linear", x);
     const typename Kernels::Guard guard(x.device());
     const bias_act::Activation a = bias_act::parse_activation(act);
-    const std::optional<at::Tensor> b = bias.has_value() ? std::optional(bias->contiguous()) : std::nullopt;
-    const at::Tensor y = Kernels::forward(as_matrix(x), weight, b, a);
+    const at::Tensor y = Kernels::forward(as_matrix(x), weight, contiguous_or_none(bias), a);
     return at::_unsafe_view(y, with_last(x.sizes(), N));  // not a view: callers may modify it in place
   }
 
