@@ -29,6 +29,7 @@
 #include "attention/attention.h"
 #include "common/device_math.cuh"
 #include "common/tensor_cores.cuh"
+#include "common/warp_reduce.cuh"
 
 namespace zoo::attention::kernels {
 
@@ -80,19 +81,6 @@ __device__ void block_mma(int M, int N, int K, const T* A, int lda, const T* B, 
       }
     }
   }
-}
-
-
-template <typename V>
-__device__ V warp_sum(V v) {
-  for (int offset = 16; offset > 0; offset /= 2) v += __shfl_xor_sync(0xffffffffu, v, offset);
-  return v;
-}
-
-template <typename V>
-__device__ V warp_max(V v) {
-  for (int offset = 16; offset > 0; offset /= 2) v = max(v, __shfl_xor_sync(0xffffffffu, v, offset));
-  return v;
 }
 
 // A (B, H, L, E) tensor at any strides.

@@ -10,7 +10,10 @@
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
+#include <cooperative_groups.h>
 #include <torch/library.h>
+
+#include <tuple>
 
 #include "recurrent/recurrent_cuda_kernels.cuh"
 
@@ -26,6 +29,28 @@ struct CudaLaunch {
   void operator()(Kernel kernel, int64_t blocks, Args... args) const {
     kernel<<<unsigned(blocks), kernels::kThreads, 0, at::cuda::getCurrentCUDAStream()>>>(args...);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
+  }
+
+  // Blocks of kernel the current device runs at once; 0 where it has no cooperative launch.
+  template <typename... Params>
+  int64_t cooperative_blocks(void (*kernel)(Params...)) const {
+    const int device = c10::cuda::current_device();
+    int cooperative = 0, per_multiprocessor = 0;
+    C10_CUDA_CHECK(cudaDeviceGetAttribute(&cooperative, cudaDevAttrCooperativeLaunch, device));
+    if (cooperative == 0) return 0;
+    C10_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_multiprocessor, kernel, kernels::kThreads, 0));
+    return int64_t(per_multiprocessor) * at::cuda::getCurrentDeviceProperties()->multiProcessorCount;
+  }
+
+  template <typename... Params, typename... Args>
+  void cooperative(void (*kernel)(Params...), int64_t blocks, Args... args) const {
+    std::tuple<Params...> params(args...);
+    std::apply([&](Params&... p) {
+      void* pointers[] = {&p...};
+      C10_CUDA_CHECK(cudaLaunchCooperativeKernel(reinterpret_cast<void*>(kernel), dim3(unsigned(blocks)),
+                                                 dim3(kernels::kThreads), pointers, 0,
+                                                 at::cuda::getCurrentCUDAStream()));
+    }, params);
   }
 };
 

@@ -16,7 +16,7 @@ from zoo.ops import backend
 from zoo.ops import recurrent as recurrent_ops
 from zoo.tolerances import tolerance
 
-from ..conftest import DEVICES
+from ..conftest import CUDA, DEVICES
 
 PAIRS = [(zoo.nn.LSTM, nn.LSTM), (zoo.nn.GRU, nn.GRU), (zoo.nn.RNN, nn.RNN),
          (functools.partial(zoo.nn.RNN, nonlinearity="relu"), functools.partial(nn.RNN, nonlinearity="relu"))]
@@ -135,9 +135,10 @@ def test_gradcheck_and_opcheck_of_the_layer_ops():
 LAYER_CELLS = ["lstm", "gru", "rnn_tanh", "rnn_relu"]
 
 
-def layer_case(cell, dtype, device, with_lengths):
-    """Inputs of one layer op (T=6, B=3, odd H=5; lengths 6, 2 and 0) and upstream gradients for all its outputs."""
-    gates, (t, b, h) = {"lstm": 4, "gru": 3}.get(cell, 1), (6, 3, 5)
+def layer_case(cell, dtype, device, with_lengths, size=(6, 3, 5)):
+    """Inputs of one layer op (by default T=6, B=3, odd H=5; lengths T, 2, 0, T, 2, ...) and upstream gradients
+    for all its outputs."""
+    gates, (t, b, h) = {"lstm": 4, "gru": 3}.get(cell, 1), size
     g = torch.Generator().manual_seed(0)
 
     def r(*shape):
@@ -145,7 +146,7 @@ def layer_case(cell, dtype, device, with_lengths):
 
     inputs = dict(x_proj=r(t, b, gates * h), w_hh=r(gates * h, h) / 2, b_hh=r(3 * h) if cell == "gru" else None,
                   h0=r(b, h), c0=r(b, h) if cell == "lstm" else None,
-                  lengths=torch.tensor([6, 2, 0]) if with_lengths else None)
+                  lengths=torch.tensor(([t, 2, 0] * b)[:b]) if with_lengths else None)
     upstream = dict(grad_out=r(t, b, h), grad_h_n=r(b, h), grad_c_n=r(b, h) if cell == "lstm" else None)
     return inputs, upstream
 
@@ -185,9 +186,9 @@ def layer_op(cell, inputs, upstream):
     return _grads(list(outputs), upstream, list(x.values()))
 
 
-def assert_layer_matches_float64(cell, dtype, device, with_lengths, run):
+def assert_layer_matches_float64(cell, dtype, device, with_lengths, run, size=(6, 3, 5)):
     """`run(cell, inputs, upstream)` against the float64 reference, within the flash rule."""
-    inputs, upstream = layer_case(cell, dtype, device, with_lengths)
+    inputs, upstream = layer_case(cell, dtype, device, with_lengths, size)
     ours, theirs = run(cell, inputs, upstream), layer_reference(cell, inputs, upstream)
     as64 = {k: v.double() if isinstance(v, torch.Tensor) and v.is_floating_point() else v
             for k, v in {**inputs, **upstream}.items()}
@@ -204,6 +205,15 @@ def test_layer_ops_match_float64_reference(cell, with_lengths, dtype, device):
     if device == "cpu" and dtype in (torch.float16, torch.bfloat16):
         pytest.skip("the CPU kernels serve float32/float64; other CPU dtypes run the reference")
     assert_layer_matches_float64(cell, dtype, device, with_lengths, layer_op)
+
+
+@CUDA
+@pytest.mark.cuda
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
+@pytest.mark.parametrize("cell", LAYER_CELLS)
+def test_cuda_large_batch_takes_the_per_step_kernels(cell, dtype):
+    """B = 20 is past the persistent kernels' batch limit (16), which the other CUDA cases stay under."""
+    assert_layer_matches_float64(cell, dtype, "cuda", True, layer_op, size=(5, 20, 33))
 
 
 def test_torch_compile_on_a_module():

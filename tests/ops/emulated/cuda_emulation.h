@@ -4,7 +4,9 @@
 // and WMMA fragments hold their whole 16 x 16 tile in every lane (the CUDA docs'
 // semantics of load/store/mma with row- and col-major layouts, not the hardware's
 // register layout). Blocks run one after another over one shared-memory buffer
-// filled with garbage first, as real shared memory is. Include before the kernels.
+// filled with garbage first, as real shared memory is; a cooperative launch runs
+// its blocks at once instead, for cooperative_groups::this_grid().sync(), and its
+// kernels may not use shared memory. Include before the kernels.
 #pragma once
 
 #include <c10/util/BFloat16.h>
@@ -38,21 +40,38 @@ inline dim3 blockDim, gridDim;
 
 namespace cuda_emulation {
 constexpr int kMaxWarps = 32;
-inline std::barrier<>* block_barrier;
-inline std::vector<std::barrier<>*> warp_barriers;
-inline double exchange[kMaxWarps][32];
+
+// What the threads of one block share: its barriers and the shuffles' exchange.
+struct Block {
+  std::barrier<> all;
+  std::vector<std::unique_ptr<std::barrier<>>> warps;
+  double exchange[kMaxWarps][32];
+
+  explicit Block(unsigned threads) : all(threads) {
+    for (unsigned w = 0; w < threads / 32; ++w) warps.push_back(std::make_unique<std::barrier<>>(32));
+  }
+};
+inline thread_local Block* block;
+inline std::barrier<>* grid_barrier;  // a cooperative launch's
 }  // namespace cuda_emulation
 
-inline void __syncthreads() { cuda_emulation::block_barrier->arrive_and_wait(); }
-inline void __syncwarp(unsigned = 0xffffffffu) { cuda_emulation::warp_barriers[threadIdx.x / 32]->arrive_and_wait(); }
+inline void __syncthreads() { cuda_emulation::block->all.arrive_and_wait(); }
+inline void __syncwarp(unsigned = 0xffffffffu) { cuda_emulation::block->warps[threadIdx.x / 32]->arrive_and_wait(); }
+
+namespace cooperative_groups {
+struct grid_group {
+  void sync() const { cuda_emulation::grid_barrier->arrive_and_wait(); }
+};
+inline grid_group this_grid() { return {}; }
+}  // namespace cooperative_groups
 
 template <typename V>
 V __shfl_xor_sync(unsigned, V v, int lane_mask) {
   const unsigned warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   __syncwarp();
-  cuda_emulation::exchange[warp][lane] = double(v);
+  cuda_emulation::block->exchange[warp][lane] = double(v);
   __syncwarp();
-  const V other = V(cuda_emulation::exchange[warp][lane ^ unsigned(lane_mask)]);
+  const V other = V(cuda_emulation::block->exchange[warp][lane ^ unsigned(lane_mask)]);
   __syncwarp();
   return other;
 }
@@ -122,31 +141,44 @@ void mma_sync(Accumulator& d, const A& a, const B& b, const Accumulator& c) {
 }  // namespace nvcuda::wmma
 
 namespace cuda_emulation {
+// Runs blocks [first, first + count) of kernel<<<gridDim, blockDim>>>(args...) at once.
+template <typename... Params, typename... Args>
+void run_blocks(void (*kernel)(Params...), int64_t first, int64_t count, Args... args) {
+  std::vector<std::unique_ptr<Block>> blocks;
+  std::vector<std::thread> pool;
+  for (int64_t b = 0; b < count; ++b) blocks.push_back(std::make_unique<Block>(blockDim.x));
+  for (int64_t b = 0; b < count; ++b) {
+    for (unsigned t = 0; t < blockDim.x; ++t) {
+      pool.emplace_back([&, b, t] {
+        block = blocks[b].get();
+        threadIdx = {t};
+        blockIdx = {unsigned(first + b)};
+        kernel(args...);
+      });
+    }
+  }
+  for (auto& thread : pool) thread.join();
+}
+
 // kernel<<<blocks, threads, shared_bytes>>>(args...), blocks one after another.
 template <typename... Params, typename... Args>
 void launch(void (*kernel)(Params...), int64_t blocks, unsigned threads, unsigned char* shared, size_t shared_bytes,
             Args... args) {
   gridDim = {unsigned(blocks)};
   blockDim = {threads};
-  for (int64_t block = 0; block < blocks; ++block) {
+  for (int64_t b = 0; b < blocks; ++b) {
     if (shared_bytes > 0) std::memset(shared, 0xCD, shared_bytes);
-    std::barrier<> all(threads);
-    std::vector<std::unique_ptr<std::barrier<>>> warps;
-    warp_barriers.clear();
-    for (unsigned w = 0; w < threads / 32; ++w) {
-      warps.push_back(std::make_unique<std::barrier<>>(32));
-      warp_barriers.push_back(warps.back().get());
-    }
-    block_barrier = &all;
-    std::vector<std::thread> pool;
-    for (unsigned t = 0; t < threads; ++t) {
-      pool.emplace_back([&, t] {
-        threadIdx = {t};
-        blockIdx = {unsigned(block)};
-        kernel(args...);
-      });
-    }
-    for (auto& thread : pool) thread.join();
+    run_blocks(kernel, b, 1, args...);
   }
+}
+
+// cudaLaunchCooperativeKernel(kernel, blocks, threads, args): all blocks at once, no shared memory.
+template <typename... Params, typename... Args>
+void launch_cooperative(void (*kernel)(Params...), int64_t blocks, unsigned threads, Args... args) {
+  gridDim = {unsigned(blocks)};
+  blockDim = {threads};
+  std::barrier<> grid(blocks * threads);
+  grid_barrier = &grid;
+  run_blocks(kernel, 0, blocks, args...);
 }
 }  // namespace cuda_emulation
