@@ -51,14 +51,17 @@ TORCH_LIBRARY(zoo, m) {
   m.def(
       "conv_transpose_backward(Tensor grad_out, Tensor x, Tensor weight, int[] stride, int[] padding, "
       "int[] output_padding, int[] dilation, int groups, bool[3] output_mask) -> (Tensor, Tensor, Tensor)");
-  // One recurrent layer, one direction, time-major; returns (out, h_n[, c_n], saved...).
+  // One recurrent layer, one direction, time-major; returns (out, h_n[, c_n], saved...),
+  // the saved tensors empty unless `training` (nothing to differentiate: inference).
   m.def(
-      "lstm_layer(Tensor x_proj, Tensor w_hh, Tensor h0, Tensor c0, Tensor? lengths) "
+      "lstm_layer(Tensor x_proj, Tensor w_hh, Tensor h0, Tensor c0, Tensor? lengths, bool training=True) "
       "-> (Tensor, Tensor, Tensor, Tensor, Tensor)");
   m.def(
       "lstm_layer_backward(Tensor grad_out, Tensor grad_h_n, Tensor grad_c_n, Tensor w_hh, Tensor h0, Tensor c0, "
       "Tensor? lengths, Tensor out, Tensor cells, Tensor gates) -> (Tensor, Tensor, Tensor, Tensor)");
-  m.def("gru_layer(Tensor x_proj, Tensor w_hh, Tensor b_hh, Tensor h0, Tensor? lengths) -> (Tensor, Tensor, Tensor)");
+  m.def(
+      "gru_layer(Tensor x_proj, Tensor w_hh, Tensor b_hh, Tensor h0, Tensor? lengths, bool training=True) "
+      "-> (Tensor, Tensor, Tensor)");
   m.def(
       "gru_layer_backward(Tensor grad_out, Tensor grad_h_n, Tensor w_hh, Tensor b_hh, Tensor h0, Tensor? lengths, "
       "Tensor out, Tensor gates) -> (Tensor, Tensor, Tensor, Tensor)");

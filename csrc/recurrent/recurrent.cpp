@@ -55,11 +55,12 @@ std::vector<std::vector<T>> pack_gate_blocks(const T* w_hh, int64_t gates, int64
   return packs;
 }
 
-// Row b past its length at this step: its saved gate blocks and output are 0, its state is carried.
+// Row b past its length at this step: its saved gate blocks (gates null: none saved) and output are 0,
+// its state is carried.
 template <typename T>
 void skip_row(const Shape& s, int64_t b, int64_t row, int64_t j0, int64_t j1, int64_t gate_blocks, T* gates,
               const T* h, T* h_next, T* out) {
-  for (int64_t g = 0; g < gate_blocks; ++g) {
+  for (int64_t g = 0; g < gate_blocks && gates != nullptr; ++g) {
     std::fill(gates + (row * gate_blocks + g) * s.H + j0, gates + (row * gate_blocks + g) * s.H + j1, T(0));
   }
   std::fill(out + row * s.H + j0, out + row * s.H + j1, T(0));
@@ -92,6 +93,7 @@ void hidden_projection(const Shape& s, const std::vector<std::vector<T>>& packs,
   }
 }
 
+// cells and gates null: inference, nothing saved.
 template <typename T>
 void lstm_forward(const Shape& s, const T* xp, const T* w_hh, const T* h0, const T* c0, const int64_t* len, T* out,
                   T* hn, T* cn, T* cells, T* gates) {
@@ -104,10 +106,9 @@ void lstm_forward(const Shape& s, const T* xp, const T* w_hh, const T* h0, const
       hidden_projection(s, packs, h.data(), j0, j1, pre.data());
       for (int64_t b = 0; b < B; ++b) {
         const int64_t row = t * B + b;
-        T* gt = gates + row * G4;
         if (!active(len, t, b)) {
           skip_row(s, b, row, j0, j1, 4, gates, h.data(), h_next.data(), out);
-          std::copy(c.data() + b * H + j0, c.data() + b * H + j1, cells + row * H + j0);
+          if (cells != nullptr) std::copy(c.data() + b * H + j0, c.data() + b * H + j1, cells + row * H + j0);
           continue;
         }
         const T* x = xp + row * G4;
@@ -117,8 +118,12 @@ void lstm_forward(const Shape& s, const T* xp, const T* w_hh, const T* h0, const
           const Vec i = sigmoid(gate(0)), f = sigmoid(gate(1)), gg = gate(2).tanh(), o = sigmoid(gate(3));
           const Vec c_new = f * Vec::loadu(c.data() + b * H + j, n) + i * gg;
           const Vec h_new = o * c_new.tanh();
-          i.store(gt + j, n), f.store(gt + H + j, n), gg.store(gt + 2 * H + j, n), o.store(gt + 3 * H + j, n);
-          c_new.store(c.data() + b * H + j, n), c_new.store(cells + row * H + j, n);
+          if (gates != nullptr) {
+            T* gt = gates + row * G4;
+            i.store(gt + j, n), f.store(gt + H + j, n), gg.store(gt + 2 * H + j, n), o.store(gt + 3 * H + j, n);
+            c_new.store(cells + row * H + j, n);
+          }
+          c_new.store(c.data() + b * H + j, n);
           h_new.store(h_next.data() + b * H + j, n), h_new.store(out + row * H + j, n);
         });
       }
@@ -169,6 +174,7 @@ void lstm_backward(const Shape& s, const T* gout, const T* ghn, const T* gcn, co
   std::copy(dc.begin(), dc.end(), gc0);
 }
 
+// gates null: inference, nothing saved.
 template <typename T>
 void gru_forward(const Shape& s, const T* xp, const T* w_hh, const T* b_hh, const T* h0, const int64_t* len, T* out,
                  T* hn, T* gates) {
@@ -181,7 +187,6 @@ void gru_forward(const Shape& s, const T* xp, const T* w_hh, const T* b_hh, cons
       hidden_projection(s, packs, h.data(), j0, j1, pre.data());
       for (int64_t b = 0; b < B; ++b) {
         const int64_t row = t * B + b;
-        T* gt = gates + row * 4 * H;  // r, z, n and the hidden part of n (needed by the backward)
         if (!active(len, t, b)) {
           skip_row(s, b, row, j0, j1, 4, gates, h.data(), h_next.data(), out);
           continue;
@@ -195,7 +200,10 @@ void gru_forward(const Shape& s, const T* xp, const T* w_hh, const T* b_hh, cons
           const Vec hn_part = hidden(2);
           const Vec nn = (Vec::loadu(x + 2 * H + j, n) + r * hn_part).tanh();
           const Vec h_new = (Vec(T(1)) - z) * nn + z * Vec::loadu(h.data() + b * H + j, n);
-          r.store(gt + j, n), z.store(gt + H + j, n), nn.store(gt + 2 * H + j, n), hn_part.store(gt + 3 * H + j, n);
+          if (gates != nullptr) {  // r, z, n and the hidden part of n, for the backward
+            T* gt = gates + row * 4 * H;
+            r.store(gt + j, n), z.store(gt + H + j, n), nn.store(gt + 2 * H + j, n), hn_part.store(gt + 3 * H + j, n);
+          }
           h_new.store(h_next.data() + b * H + j, n), h_new.store(out + row * H + j, n);
         });
       }
@@ -320,20 +328,21 @@ const int64_t* lengths_ptr(const std::optional<at::Tensor>& lengths, at::Tensor&
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> lstm_layer_cpu(
     const at::Tensor& x_proj, const at::Tensor& w_hh, const at::Tensor& h0, const at::Tensor& c0,
-    const std::optional<at::Tensor>& lengths) {
+    const std::optional<at::Tensor>& lengths, bool training) {
   const Shape s = check_layer_args("lstm_layer", 4, x_proj, w_hh, h0, lengths);
   check_cell_state("lstm_layer", c0, h0);
   check_cpu_dtype("lstm_layer", "x_proj", x_proj);
   const at::Tensor x = x_proj.contiguous(), w = w_hh.contiguous(), h = h0.contiguous(), c = c0.contiguous();
   at::Tensor out = at::empty({s.T, s.B, s.H}, x.options()), hn = at::empty_like(h), cn = at::empty_like(c);
-  at::Tensor cells = at::empty({s.T, s.B, s.H}, x.options()), gates = at::empty({s.T, s.B, 4 * s.H}, x.options());
+  at::Tensor cells = saved_tensor(training, {s.T, s.B, s.H}, x.options());
+  at::Tensor gates = saved_tensor(training, {s.T, s.B, 4 * s.H}, x.options());
   at::Tensor len_holder;
   const int64_t* len = lengths_ptr(lengths, len_holder);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lstm_layer_cpu", [&] {
     lstm_forward<scalar_t>(s, x.const_data_ptr<scalar_t>(), w.const_data_ptr<scalar_t>(), h.const_data_ptr<scalar_t>(),
                            c.const_data_ptr<scalar_t>(), len, out.mutable_data_ptr<scalar_t>(),
                            hn.mutable_data_ptr<scalar_t>(), cn.mutable_data_ptr<scalar_t>(),
-                           cells.mutable_data_ptr<scalar_t>(), gates.mutable_data_ptr<scalar_t>());
+                           saved_data<scalar_t>(cells), saved_data<scalar_t>(gates));
   });
   return {out, hn, cn, cells, gates};
 }
@@ -363,19 +372,19 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> lstm_layer_backward_c
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> gru_layer_cpu(const at::Tensor& x_proj, const at::Tensor& w_hh,
                                                              const at::Tensor& b_hh, const at::Tensor& h0,
-                                                             const std::optional<at::Tensor>& lengths) {
+                                                             const std::optional<at::Tensor>& lengths, bool training) {
   const Shape s = check_layer_args("gru_layer", 3, x_proj, w_hh, h0, lengths);
   check_gru_bias("gru_layer", b_hh, x_proj, s);
   check_cpu_dtype("gru_layer", "x_proj", x_proj);
   const at::Tensor x = x_proj.contiguous(), w = w_hh.contiguous(), bh = b_hh.contiguous(), h = h0.contiguous();
   at::Tensor out = at::empty({s.T, s.B, s.H}, x.options()), hn = at::empty_like(h);
-  at::Tensor gates = at::empty({s.T, s.B, 4 * s.H}, x.options());
+  at::Tensor gates = saved_tensor(training, {s.T, s.B, 4 * s.H}, x.options());
   at::Tensor len_holder;
   const int64_t* len = lengths_ptr(lengths, len_holder);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "gru_layer_cpu", [&] {
     gru_forward<scalar_t>(s, x.const_data_ptr<scalar_t>(), w.const_data_ptr<scalar_t>(), bh.const_data_ptr<scalar_t>(),
                           h.const_data_ptr<scalar_t>(), len, out.mutable_data_ptr<scalar_t>(),
-                          hn.mutable_data_ptr<scalar_t>(), gates.mutable_data_ptr<scalar_t>());
+                          hn.mutable_data_ptr<scalar_t>(), saved_data<scalar_t>(gates));
   });
   return {out, hn, gates};
 }

@@ -6,6 +6,8 @@
 //   h0, c0  (B, H)
 //   lengths (B,) int64   optional: steps t >= lengths[b] are skipped for row b
 //                        (state carried, output 0), so packed sequences waste no steps
+//   training             false: the tensors saved for the backward (LSTM cells, gates)
+//                        are neither written nor allocated, and come back empty
 #pragma once
 
 #include <ATen/ATen.h>
@@ -48,6 +50,17 @@ inline Shape check_layer_args(const char* op, int64_t gates, const at::Tensor& x
                   op, "lengths", "must lie in [0, T = ", s.T, "]");
   }
   return s;
+}
+
+// A tensor the forward saves for the backward: `sizes` when training, else empty (see saved_data).
+inline at::Tensor saved_tensor(bool training, at::IntArrayRef sizes, const at::TensorOptions& options) {
+  return training ? at::empty(sizes, options) : at::empty({0}, options);
+}
+
+// Where a kernel writes a saved tensor: null when it is empty, so nothing is written.
+template <typename T>
+T* saved_data(at::Tensor& saved) {
+  return saved.numel() > 0 ? saved.mutable_data_ptr<T>() : nullptr;
 }
 
 // The LSTM's c0 goes with h0: same shape, dtype and device.

@@ -56,11 +56,11 @@ struct CudaLaunch {
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> lstm_layer_cuda(
     const at::Tensor& x_proj, const at::Tensor& w_hh, const at::Tensor& h0, const at::Tensor& c0,
-    const std::optional<at::Tensor>& lengths) {
+    const std::optional<at::Tensor>& lengths, bool training) {
   const Shape s = check_layer_args("lstm_layer", 4, x_proj, w_hh, h0, lengths);
   check_cell_state("lstm_layer", c0, h0);
   const c10::cuda::CUDAGuard guard(x_proj.device());
-  return layer_forward<Cell::Lstm>(s, x_proj, w_hh, std::nullopt, h0, c0, lengths, CudaLaunch{});
+  return layer_forward<Cell::Lstm>(s, x_proj, w_hh, std::nullopt, h0, c0, lengths, training, CudaLaunch{});
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> lstm_layer_backward_cuda(
@@ -77,12 +77,13 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> lstm_layer_backward_c
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> gru_layer_cuda(const at::Tensor& x_proj, const at::Tensor& w_hh,
                                                               const at::Tensor& b_hh, const at::Tensor& h0,
-                                                              const std::optional<at::Tensor>& lengths) {
+                                                              const std::optional<at::Tensor>& lengths,
+                                                              bool training) {
   const Shape s = check_layer_args("gru_layer", 3, x_proj, w_hh, h0, lengths);
   check_gru_bias("gru_layer", b_hh, x_proj, s);
   const c10::cuda::CUDAGuard guard(x_proj.device());
   auto [out, h_n, no_c_n, no_cells, gates] =
-      layer_forward<Cell::Gru>(s, x_proj, w_hh, b_hh, h0, std::nullopt, lengths, CudaLaunch{});
+      layer_forward<Cell::Gru>(s, x_proj, w_hh, b_hh, h0, std::nullopt, lengths, training, CudaLaunch{});
   return {out, h_n, gates};
 }
 
@@ -104,7 +105,8 @@ std::tuple<at::Tensor, at::Tensor> rnn_layer_cuda(const at::Tensor& x_proj, cons
   const bool relu = parse_relu("rnn_layer", nonlinearity);
   const c10::cuda::CUDAGuard guard(x_proj.device());
   auto run = relu ? layer_forward<Cell::RnnRelu, CudaLaunch> : layer_forward<Cell::RnnTanh, CudaLaunch>;
-  auto [out, h_n, no_c_n, no_cells, no_gates] = run(s, x_proj, w_hh, std::nullopt, h0, std::nullopt, lengths, {});
+  auto [out, h_n, no_c_n, no_cells, no_gates] =
+      run(s, x_proj, w_hh, std::nullopt, h0, std::nullopt, lengths, /*training=*/false, {});
   return {out, h_n};
 }
 

@@ -68,8 +68,8 @@ struct ForwardStep {
   acc_t<T>* state;         // (2, B, H): h_{t-1} and h_t, swapped every step
   acc_t<T>* c;             // LSTM (B, H): c_{t-1}, becomes c_t
   T* out;                  // (T, B, H)
-  T* cells;                // LSTM (T, B, H)
-  T* gates;                // (T, B, saved_blocks * H)
+  T* cells;                // LSTM (T, B, H), or null (inference)
+  T* gates;                // (T, B, saved_blocks * H), or null (inference)
 
   __device__ const acc_t<T>* h() const { return state + (t % 2) * B * H; }
   __device__ acc_t<T>* h_next() const { return state + ((t + 1) % 2) * B * H; }
@@ -80,10 +80,12 @@ template <Cell C, typename T>
 __device__ void skip_unit(const ForwardStep<T>& a, int64_t b, int64_t j) {
   constexpr int S = saved_blocks(C);
   const int64_t H = a.H, row = a.t * a.B + b, e = b * H + j;
-  for (int g = 0; g < S; ++g) a.gates[row * S * H + g * H + j] = T(0);
+  for (int g = 0; g < S && a.gates != nullptr; ++g) a.gates[row * S * H + g * H + j] = T(0);
   a.out[row * H + j] = T(0);
   a.h_next()[e] = a.h()[e];
-  if constexpr (C == Cell::Lstm) a.cells[row * H + j] = T(a.c[e]);
+  if constexpr (C == Cell::Lstm) {
+    if (a.cells != nullptr) a.cells[row * H + j] = T(a.c[e]);
+  }
 }
 
 // The fused gate math of unit j of row b at step t, given its h_{t-1} W_hh^T, one per gate block.
@@ -92,7 +94,7 @@ __device__ void update_unit(const ForwardStep<T>& a, int64_t b, int64_t j, const
   using A = acc_t<T>;
   constexpr int G = gate_blocks(C), S = saved_blocks(C);
   const int64_t H = a.H, GH = G * H, row = a.t * a.B + b, e = b * H + j;
-  T* const saved = S > 0 ? a.gates + row * S * H + j : nullptr;
+  T* const saved = S > 0 && a.gates != nullptr ? a.gates + row * S * H + j : nullptr;
   const T* x = a.x_proj + row * GH + j;
   A h_new;
   if constexpr (C == Cell::Lstm) {
@@ -100,16 +102,18 @@ __device__ void update_unit(const ForwardStep<T>& a, int64_t b, int64_t j, const
     const A gg = tanh_of(A(x[2 * H]) + pre[2]), o = sigmoid(A(x[3 * H]) + pre[3]);
     const A c_new = f * a.c[e] + i * gg;
     h_new = o * tanh_of(c_new);
-    saved[0] = T(i), saved[H] = T(f), saved[2 * H] = T(gg), saved[3 * H] = T(o);
     a.c[e] = c_new;
-    a.cells[row * H + j] = T(c_new);
+    if (saved != nullptr) {
+      saved[0] = T(i), saved[H] = T(f), saved[2 * H] = T(gg), saved[3 * H] = T(o);
+      a.cells[row * H + j] = T(c_new);
+    }
   } else if constexpr (C == Cell::Gru) {
     const A r = sigmoid(A(x[0]) + pre[0] + A(a.b_hh[j]));
     const A z = sigmoid(A(x[H]) + pre[1] + A(a.b_hh[H + j]));
     const A hn_part = pre[2] + A(a.b_hh[2 * H + j]);
     const A n = tanh_of(A(x[2 * H]) + r * hn_part);
     h_new = (A(1) - z) * n + z * a.h()[e];
-    saved[0] = T(r), saved[H] = T(z), saved[2 * H] = T(n), saved[3 * H] = T(hn_part);
+    if (saved != nullptr) saved[0] = T(r), saved[H] = T(z), saved[2 * H] = T(n), saved[3 * H] = T(hn_part);
   } else {
     const A z = A(x[0]) + pre[0];
     h_new = C == Cell::RnnRelu ? (z > A(0) ? z : A(0)) : tanh_of(z);
@@ -323,20 +327,21 @@ inline void dispatch_dtype(const at::Tensor& t, auto body) {
 //   launch.cooperative_blocks(kernel)            how many blocks of kernel fit the device at once (0: none)
 //   launch.cooperative(kernel, blocks, args...)  the same launch with a grid-wide barrier available
 
-// The forward over all steps: returns (out, h_n, c_n (LSTM, else undefined), cells (LSTM), gates).
+// The forward over all steps: returns (out, h_n, c_n (LSTM, else undefined), cells (LSTM), gates),
+// cells and gates empty unless training.
 template <Cell C, typename Launch>
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> layer_forward(
     const Shape& s, const at::Tensor& x_proj, const at::Tensor& w_hh, const std::optional<at::Tensor>& b_hh,
     const at::Tensor& h0, const std::optional<at::Tensor>& c0, const std::optional<at::Tensor>& lengths,
-    Launch launch) {
+    bool training, Launch launch) {
   const at::Tensor x = x_proj.contiguous();
   const at::TensorOptions acc = x.options().dtype(at::toOpMathType(x.scalar_type()));
   at::Tensor state = at::empty({2, s.B, s.H}, acc);  // h_{t-1} and h_t, swapped every step
   state[0].copy_(h0);
   at::Tensor c = C == Cell::Lstm ? at::empty({s.B, s.H}, acc).copy_(*c0) : at::Tensor();
   at::Tensor out = at::empty({s.T, s.B, s.H}, x.options());
-  at::Tensor cells = C == Cell::Lstm ? at::empty({s.T, s.B, s.H}, x.options()) : at::Tensor();
-  at::Tensor gates = at::empty({s.T, s.B, saved_blocks(C) * s.H}, x.options());
+  at::Tensor cells = C == Cell::Lstm ? saved_tensor(training, {s.T, s.B, s.H}, x.options()) : at::Tensor();
+  at::Tensor gates = saved_tensor(training, {s.T, s.B, saved_blocks(C) * s.H}, x.options());
   const at::Tensor bias = b_hh.has_value() ? b_hh->contiguous() : at::Tensor();
   at::Tensor len_holder;
   const int64_t* len = device_lengths(lengths, x, len_holder);
@@ -350,8 +355,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> layer_for
     ForwardStep<T> a{s.B, s.H, 0, len, x.const_data_ptr<T>(), grid > 0 ? nullptr : w.const_data_ptr<T>(),
                      grid > 0 ? w.const_data_ptr<T>() : nullptr, bias.defined() ? bias.const_data_ptr<T>() : nullptr,
                      state.mutable_data_ptr<A>(), c.defined() ? c.mutable_data_ptr<A>() : nullptr,
-                     out.mutable_data_ptr<T>(), cells.defined() ? cells.mutable_data_ptr<T>() : nullptr,
-                     gates.mutable_data_ptr<T>()};
+                     out.mutable_data_ptr<T>(), cells.defined() ? saved_data<T>(cells) : nullptr,
+                     saved_data<T>(gates)};
     if (grid > 0) return launch.cooperative(persistent, grid, a, s.T);
     for (a.t = 0; a.t < s.T; ++a.t) launch(forward_step_kernel<C, T>, blocks_for(s.B * s.H), a);
   });

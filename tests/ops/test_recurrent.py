@@ -4,6 +4,7 @@ states, gradcheck and opcheck of the layer ops, torch.compile, cells, and errors
 from __future__ import annotations
 
 import functools
+import unittest.mock
 
 import pytest
 import torch
@@ -205,6 +206,52 @@ def test_layer_ops_match_float64_reference(cell, with_lengths, dtype, device):
     if device == "cpu" and dtype in (torch.float16, torch.bfloat16):
         pytest.skip("the CPU kernels serve float32/float64; other CPU dtypes run the reference")
     assert_layer_matches_float64(cell, dtype, device, with_lengths, layer_op)
+
+
+def _forward_op(cell, inputs, training):
+    """The outputs of the forward op of `cell` (lstm or gru) in training or inference mode."""
+    if cell == "lstm":
+        return torch.ops.zoo.lstm_layer(inputs["x_proj"], inputs["w_hh"], inputs["h0"], inputs["c0"],
+                                        inputs["lengths"], training)
+    return torch.ops.zoo.gru_layer(inputs["x_proj"], inputs["w_hh"], inputs["b_hh"], inputs["h0"], inputs["lengths"],
+                                   training)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_inference_saves_nothing_and_computes_the_same(cell, device):
+    inputs, _ = layer_case(cell, torch.float32, device, True)
+    with backend("ext"):
+        trained, inferred = _forward_op(cell, inputs, True), _forward_op(cell, inputs, False)
+    results = 3 if cell == "lstm" else 2  # out, h_n (, c_n); then what the backward needs
+    for ours, theirs in zip(inferred[:results], trained[:results]):
+        torch.testing.assert_close(ours, theirs, rtol=0, atol=0)
+    assert all(saved.numel() == 0 for saved in inferred[results:])
+    assert all(saved.numel() > 0 for saved in trained[results:])
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_inference_mode_refuses_a_backward(cell):
+    inputs, _ = layer_case(cell, torch.float32, "cpu", False)
+    x_proj = inputs["x_proj"].requires_grad_()
+    with pytest.raises(RuntimeError, match=f"zoo::{cell}_layer was called with training=False"):
+        _forward_op(cell, {**inputs, "x_proj": x_proj}, False)[0].sum().backward()
+
+
+def test_modules_skip_saving_without_autograd():
+    """zoo.nn.LSTM asks the op for what the backward needs only when autograd will use it."""
+    lstm, x = zoo.nn.LSTM(4, 6), torch.randn(5, 2, 4)
+    op, modes = torch.ops.zoo.lstm_layer.default, []
+
+    def spy(*args):
+        modes.append(args[-1])
+        return op(*args)
+
+    with backend("ext"), unittest.mock.patch.object(torch.ops.zoo.lstm_layer, "default", spy):
+        with torch.no_grad():
+            lstm(x)
+        lstm(x)
+    assert modes == [False, True]
 
 
 @CUDA

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from ..conftest import load_emulated
-from .test_recurrent import LAYER_CELLS, _wrt, assert_layer_matches_float64
+from .test_recurrent import LAYER_CELLS, _wrt, assert_layer_matches_float64, layer_case
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +23,7 @@ def emulated_layer(emulated, persistent):
     def run(cell, inputs, upstream):
         x = _wrt(cell, inputs)
         out, h_n, c_n, cells, gates = getattr(emulated, f"{cell}_forward")(
-            inputs["x_proj"], inputs["w_hh"], inputs["b_hh"], inputs["h0"], inputs["c0"], inputs["lengths"], persistent)
+            inputs["x_proj"], inputs["w_hh"], inputs["b_hh"], inputs["h0"], inputs["c0"], inputs["lengths"], True, persistent)
         grad_x, grad_w, grad_h0, grad_c0, grad_hidden = getattr(emulated, f"{cell}_backward")(
             upstream["grad_out"], upstream["grad_h_n"], upstream["grad_c_n"], inputs["w_hh"], inputs["h0"],
             inputs["c0"], inputs["lengths"], out, cells, gates, persistent)
@@ -49,3 +49,15 @@ def test_emulated_persistent_kernels_split_wide_layers(emulated, cell, dtype):
     """H = 37 over the emulated grid's 16 warps: each warp's lanes split sums of 37 terms (one lane adds two)
     for several units in turn, and the backward's grid-stride loops turn too."""
     assert_layer_matches_float64(cell, dtype, "cpu", True, emulated_layer(emulated, True), size=(4, 2, 37))
+
+
+@pytest.mark.parametrize("persistent", [False, True], ids=["per_step", "persistent"])
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_emulated_inference_saves_nothing_and_computes_the_same(emulated, cell, persistent):
+    inputs, _ = layer_case(cell, torch.float32, "cpu", True)
+    args = [inputs[k] for k in ("x_proj", "w_hh", "b_hh", "h0", "c0", "lengths")]
+    forward = getattr(emulated, f"{cell}_forward")
+    trained, inferred = forward(*args, True, persistent), forward(*args, False, persistent)
+    for ours, theirs in zip(inferred[:3], trained[:3]):  # out, h_n, c_n (undefined for the GRU)
+        torch.testing.assert_close(ours, theirs, rtol=0, atol=0)
+    assert all(saved.numel() == 0 for saved in inferred[3:] if saved is not None)

@@ -51,12 +51,19 @@ def _step_mask(lengths: torch.Tensor | None, t: int, like: torch.Tensor) -> torc
     return None if lengths is None else (t < lengths.to(like.device)).unsqueeze(-1)
 
 
+def _training(*tensors) -> bool:
+    """Whether autograd will differentiate the layer, so its kernel must save what the backward needs;
+    without, inference skips writing (T, B, 4H) of gates."""
+    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+
+
 def lstm_layer(x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths=None):
     """One LSTM layer over x (T, B, I) from (h0, c0) (B, H): returns (out (T, B, H), h_n, c_n)."""
     _check("lstm_layer", x, w_ih, w_hh, h0, 4)
     x_proj = _folded_projection(x, w_ih, b_ih, b_hh, linear)
     if use_kernel(x, op="lstm", kernel_devices=KERNEL_DEVICES, unvalidated_devices=UNVALIDATED_DEVICES):
-        out, h_n, c_n, _, _ = torch.ops.zoo.lstm_layer.default(x_proj, w_hh, h0, c0, lengths)
+        out, h_n, c_n, _, _ = torch.ops.zoo.lstm_layer.default(x_proj, w_hh, h0, c0, lengths,
+                                                               _training(x_proj, w_hh, h0, c0))
         return out, h_n, c_n
     return _lstm_reference(x_proj, w_hh, h0, c0, lengths)
 
@@ -67,7 +74,8 @@ def gru_layer(x, w_ih, w_hh, b_ih, b_hh, h0, lengths=None):
     x_proj = linear(x, w_ih, b_ih)
     b_hh = b_hh if b_hh is not None else w_hh.new_zeros(w_hh.shape[0])
     if use_kernel(x, op="gru", kernel_devices=KERNEL_DEVICES, unvalidated_devices=UNVALIDATED_DEVICES):
-        out, h_n, _ = torch.ops.zoo.gru_layer.default(x_proj, w_hh, b_hh, h0, lengths)
+        out, h_n, _ = torch.ops.zoo.gru_layer.default(x_proj, w_hh, b_hh, h0, lengths,
+                                                      _training(x_proj, w_hh, b_hh, h0))
         return out, h_n
     return _gru_reference(x_proj, w_hh, b_hh, h0, lengths)
 
@@ -167,21 +175,26 @@ def _backward_rnn(ctx, grad_out, grad_h_n):
     return (*grads, None, None)
 
 
-def _fake_lstm(x_proj, w_hh, h0, c0, lengths):
+def _saved(x_proj, training, *shape):
+    """A tensor the forward saves for the backward: empty unless training, as the kernels make it."""
+    return x_proj.new_empty(shape if training else (0,))
+
+
+def _fake_lstm(x_proj, w_hh, h0, c0, lengths, training=True):
     t, b, _ = x_proj.shape
     h = w_hh.shape[1]
-    return (x_proj.new_empty(t, b, h), torch.empty_like(h0), torch.empty_like(c0), x_proj.new_empty(t, b, h),
-            x_proj.new_empty(t, b, 4 * h))
+    return (x_proj.new_empty(t, b, h), torch.empty_like(h0), torch.empty_like(c0), _saved(x_proj, training, t, b, h),
+            _saved(x_proj, training, t, b, 4 * h))
 
 
 def _fake_lstm_backward(grad_out, grad_h_n, grad_c_n, w_hh, h0, c0, lengths, out, cells, gates):
     return torch.empty_like(gates), torch.empty_like(w_hh), torch.empty_like(h0), torch.empty_like(c0)
 
 
-def _fake_gru(x_proj, w_hh, b_hh, h0, lengths):
+def _fake_gru(x_proj, w_hh, b_hh, h0, lengths, training=True):
     t, b, _ = x_proj.shape
     h = w_hh.shape[1]
-    return x_proj.new_empty(t, b, h), torch.empty_like(h0), x_proj.new_empty(t, b, 4 * h)
+    return x_proj.new_empty(t, b, h), torch.empty_like(h0), _saved(x_proj, training, t, b, 4 * h)
 
 
 def _fake_gru_backward(grad_out, grad_h_n, w_hh, b_hh, h0, lengths, out, gates):
@@ -193,31 +206,39 @@ def _zeros_if_none(grad, like):
     return torch.zeros_like(like) if grad is None else grad
 
 
+def _check_trained(ctx, op: str) -> None:
+    if not ctx.training:
+        raise RuntimeError(f"zoo::{op} was called with training=False, which saves nothing for the backward; "
+                           "call it with training=True to differentiate it")
+
+
 def _setup_lstm(ctx, inputs, output):
-    _, w_hh, h0, c0, lengths = inputs
+    _, w_hh, h0, c0, lengths, ctx.training = inputs
     out, _, _, cells, gates = output
     ctx.save_for_backward(w_hh, h0, c0, lengths, out, cells, gates)
 
 
 def _backward_lstm(ctx, grad_out, grad_h_n, grad_c_n, _grad_cells, _grad_gates):
+    _check_trained(ctx, "lstm_layer")
     w_hh, h0, c0, lengths, out, cells, gates = ctx.saved_tensors
     grads = torch.ops.zoo.lstm_layer_backward.default(
         _zeros_if_none(grad_out, out), _zeros_if_none(grad_h_n, h0), _zeros_if_none(grad_c_n, c0),
         w_hh, h0, c0, lengths, out, cells, gates)
-    return (*grads, None)
+    return (*grads, None, None)
 
 
 def _setup_gru(ctx, inputs, output):
-    _, w_hh, b_hh, h0, lengths = inputs
+    _, w_hh, b_hh, h0, lengths, ctx.training = inputs
     out, _, gates = output
     ctx.save_for_backward(w_hh, b_hh, h0, lengths, out, gates)
 
 
 def _backward_gru(ctx, grad_out, grad_h_n, _grad_gates):
+    _check_trained(ctx, "gru_layer")
     w_hh, b_hh, h0, lengths, out, gates = ctx.saved_tensors
     grad_x_proj, grad_w_hh, grad_b_hh, grad_h0 = torch.ops.zoo.gru_layer_backward.default(
         _zeros_if_none(grad_out, out), _zeros_if_none(grad_h_n, h0), w_hh, b_hh, h0, lengths, out, gates)
-    return grad_x_proj, grad_w_hh, grad_b_hh, grad_h0, None
+    return grad_x_proj, grad_w_hh, grad_b_hh, grad_h0, None, None
 
 
 @_extension.on_load

@@ -33,10 +33,10 @@ struct EmulatedLaunch {
 template <Cell C>
 std::vector<at::Tensor> forward(const at::Tensor& x_proj, const at::Tensor& w_hh, const std::optional<at::Tensor>& b_hh,
                                 const at::Tensor& h0, const std::optional<at::Tensor>& c0,
-                                const std::optional<at::Tensor>& lengths, bool persistent) {
+                                const std::optional<at::Tensor>& lengths, bool training, bool persistent) {
   const Shape s = check_layer_args("emulated", kernels::gate_blocks(C), x_proj, w_hh, h0, lengths);
   auto [out, h_n, c_n, cells, gates] =
-      kernels::layer_forward<C>(s, x_proj, w_hh, b_hh, h0, c0, lengths, EmulatedLaunch{persistent});
+      kernels::layer_forward<C>(s, x_proj, w_hh, b_hh, h0, c0, lengths, training, EmulatedLaunch{persistent});
   return {out, h_n, c_n, cells, gates};
 }
 
