@@ -12,6 +12,8 @@
 //   grad-bias   gb[k] = sum_p gy[p, k]             (gemm::column_sums: a 1-row GEMM against ones, split-K)
 // The weight is permuted once per call so its loads run along the GEMM's columns.
 // A transposed convolution runs the same four with its input and output swapped.
+// Depthwise convolutions, whose GEMMs would be one column wide, take the direct
+// kernels of depthwise_cuda_kernels.cuh instead (all but the bias gradient).
 // Include after cuda_fp16.h, cuda_bf16.h and mma.h (or the emulation's stand-ins).
 #pragma once
 
@@ -24,51 +26,14 @@
 #include "common/implicit_gemm.cuh"
 #include "common/optional_tensor.h"
 #include "conv/conv.h"
+#include "conv/depthwise_cuda_kernels.cuh"
+#include "conv/geometry.cuh"
 
 namespace zoo::conv::kernels {
 
 using bias_act::Activation;
 using gemm::acc_t;
 using gemm::epilogue;
-
-// conv.h's Shape in plain arrays, for device code.
-struct Geometry {
-  int64_t C, K, Cg, Kg, taps;
-  int64_t in[3], out[3], ker[3], stride[3], pad[3], dil[3];
-
-  explicit Geometry(const Shape& s) : C(s.C), K(s.K), Cg(s.Cg()), Kg(s.Kg()), taps(s.taps()) {
-    for (int i = 0; i < 3; ++i) {
-      in[i] = s.in[i], out[i] = s.out[i], ker[i] = s.ker[i];
-      stride[i] = s.stride[i], pad[i] = s.pad[i], dil[i] = s.dil[i];
-    }
-  }
-
-  // The input pixel (n, id, ih, iw) that output pixel (n, od, oh, ow) reads at `tap`, or -1 in the padding.
-  __device__ int64_t input_pixel(int64_t pixel, int64_t tap) const {
-    int64_t index = 0, scale = 1;
-    for (int i = 2; i >= 0; --i) {
-      const int64_t o = pixel % out[i], k = tap % ker[i];
-      pixel /= out[i], tap /= ker[i];
-      const int64_t at = o * stride[i] - pad[i] + k * dil[i];
-      if (at < 0 || at >= in[i]) return -1;
-      index += at * scale, scale *= in[i];
-    }
-    return index + pixel * scale;  // pixel is now n
-  }
-
-  // The output pixel that reads input pixel (n, id, ih, iw) at `tap`, or -1 if none does.
-  __device__ int64_t output_pixel(int64_t pixel, int64_t tap) const {
-    int64_t index = 0, scale = 1;
-    for (int i = 2; i >= 0; --i) {
-      const int64_t at = pixel % in[i], k = tap % ker[i];
-      pixel /= in[i], tap /= ker[i];
-      const int64_t num = at + pad[i] - k * dil[i];
-      if (num < 0 || num % stride[i] != 0 || num / stride[i] >= out[i]) return -1;
-      index += num / stride[i] * scale, scale *= out[i];
-    }
-    return index + pixel * scale;
-  }
-};
 
 // y (pixels, K) = act(conv(x) + bias); w permuted to (G, taps, Cg, Kg).
 template <typename T, Activation A>
@@ -139,6 +104,7 @@ struct CudaKernels {
   // y5 (N, K, out), channels-last = act(conv(x5) + bias).
   static void forward(const Shape& s, const at::Tensor& x5, const at::Tensor& weight,
                       const std::optional<at::Tensor>& bias, Activation act, at::Tensor& y) {
+    if (is_depthwise(s)) return depthwise<Launch, /*Adjoint=*/false>(s, x5, weight, bias, act, y);
     const at::Tensor w = weight.reshape({s.G, s.Kg(), s.Cg(), s.taps()}).permute({0, 3, 2, 1}).contiguous();
     AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x5.scalar_type(), "zoo_conv_cuda", [&] {
       bias_act::dispatch_activation(act, [&](auto a) {
@@ -154,6 +120,7 @@ struct CudaKernels {
   // gx5 (N, C, in), channels-last = act(conv^T(gy5) + bias).
   static void input_grad(const Shape& s, const at::Tensor& gy5, const at::Tensor& weight,
                          const std::optional<at::Tensor>& bias, Activation act, at::Tensor& gx) {
+    if (is_depthwise(s)) return depthwise<Launch, /*Adjoint=*/true>(s, gy5, weight, bias, act, gx);
     const at::Tensor w = weight.reshape({s.G, s.Kg(), s.Cg(), s.taps()}).permute({0, 3, 1, 2}).contiguous();
     AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, gy5.scalar_type(), "zoo_conv_input_grad_cuda", [&] {
       bias_act::dispatch_activation(act, [&](auto a) {
@@ -167,6 +134,7 @@ struct CudaKernels {
   }
 
   static at::Tensor weight_grad(const Shape& s, const at::Tensor& x5, const at::Tensor& gy5, const at::Tensor& weight) {
+    if (is_depthwise(s)) return depthwise_weight_grad<Launch>(s, x5, gy5, weight);
     const at::ScalarType acc = at::toOpMathType(x5.scalar_type());
     at::Tensor gw = at::zeros({s.G, s.Kg(), s.taps(), s.Cg()}, x5.options().dtype(acc));
     AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x5.scalar_type(), "zoo_conv_weight_grad_cuda", [&] {

@@ -25,6 +25,8 @@ CONV_CASES = [
     ((2, 8, 9, 11), (6, 8, 3, 3), dict(padding=1)),
     ((2, 8, 9, 11), (6, 4, 3, 3), dict(stride=2, padding=1, groups=2)),
     ((2, 8, 13, 11), (8, 1, 5, 5), dict(stride=2, padding=2, dilation=2, groups=8)),
+    ((2, 40, 9, 10), (40, 1, 3, 3), dict(padding=1, groups=40)),  # depthwise over more channels than a warp
+    ((2, 24, 33), (48, 1, 7), dict(padding=3, groups=24)),  # channel multiplier 2: the generic path
     ((1, 3, 23, 20), (16, 3, 7, 7), dict(stride=2, padding=3)),
     ((2, 40, 5, 7), (70, 40, 1, 1), dict()),
     ((2, 40, 7, 9), (20, 20, 3, 3), dict(stride=2, padding=1, dilation=(1, 2), groups=2)),  # wide-channel grad path
