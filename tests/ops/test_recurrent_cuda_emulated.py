@@ -46,7 +46,7 @@ def test_emulated_cuda_kernels_match_float64_reference(emulated, cell, with_leng
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=str)
 @pytest.mark.parametrize("cell", LAYER_CELLS)
 def test_emulated_persistent_kernels_split_wide_layers(emulated, cell, dtype):
-    """H = 37 over the emulated grid's 16 warps: each warp's lanes split sums of 37 terms (one lane adds two)
+    """H = 37 over the emulated grid's 16 warps: each warp's lanes split sums of 37 terms (lanes 0-4 add two)
     for several units in turn, and the backward's grid-stride loops turn too."""
     assert_layer_matches_float64(cell, dtype, "cpu", True, emulated_layer(emulated, True), size=(4, 2, 37))
 
