@@ -37,6 +37,11 @@ CONV_CASES = [
     ((1, 3, 7, 8, 9), (4, 3, 2, 3, 3), dict(stride=(2, 1, 2), padding=(0, 1, 1))),
     ((0, 3, 8, 8), (4, 3, 3, 3), dict(padding=1)),
     ((3, 7, 7), (5, 3, 3, 3), dict(padding=1)),  # unbatched
+    # 3x3 stride 1 with at least 16 channels each side: Winograd on the CPU (csrc/conv/winograd.h); odd
+    # sizes leave partial 2x2 tiles, paddings 0 to 2, and a 1x3x3 kernel that treats depth as batch.
+    ((2, 16, 9, 11), (20, 16, 3, 3), dict(padding=1)),
+    ((1, 24, 7, 6), (16, 24, 3, 3), dict(padding=(0, 2))),
+    ((2, 16, 3, 6, 5), (17, 16, 1, 3, 3), dict(padding=(0, 1, 1))),
 ]
 
 # Transposed: weight (C_in, C_out / groups, *kernel).
@@ -50,6 +55,7 @@ TRANSPOSE_CASES = [
     ((2, 4, 7), (4, 1, 3), dict(stride=2, groups=4)),
     ((0, 4, 3, 3), (4, 2, 3, 3), dict(stride=2)),
     ((2, 20, 4, 5), (20, 36, 3, 3), dict(stride=2, padding=1, output_padding=1)),  # wide output channels
+    ((2, 16, 5, 7), (16, 20, 3, 3), dict(padding=1)),  # Winograd on the CPU
 ]
 
 
@@ -140,6 +146,15 @@ def test_direct_op_with_activation_has_correct_gradients():
     x, w, b = (t.requires_grad_() for t in _inputs((2, 3, 6, 5), (4, 3, 3, 3), 4, torch.float64, "cpu"))
     args = ([1, 1], [1, 1], [1, 1], 1, "silu")
     assert torch.autograd.gradcheck(lambda x, w, b: torch.ops.zoo.conv.default(x, w, b, *args), (x, w, b))
+
+
+@pytest.mark.parametrize("act", ["identity", "silu"])
+def test_gradcheck_float64_winograd(act):
+    """The Winograd kernels' forward, input and weight gradients with a fused epilogue, both ops."""
+    x, w, b = (t.requires_grad_() for t in _inputs((1, 16, 5, 4), (16, 16, 3, 3), 16, torch.float64, "cpu"))
+    with backend("ext"):
+        for op, pad in [(conv, 1), (conv, (2, 0)), (conv_transpose, 1)]:
+            assert torch.autograd.gradcheck(lambda x, w, b: op(x, w, b, padding=pad, act=act), (x, w, b)), (op, pad)
 
 
 def _op_samples():
