@@ -42,6 +42,8 @@ CONV_CASES = [
     ((2, 16, 9, 11), (20, 16, 3, 3), dict(padding=1)),
     ((1, 24, 7, 6), (16, 24, 3, 3), dict(padding=(0, 2))),
     ((2, 16, 3, 6, 5), (17, 16, 1, 3, 3), dict(padding=(0, 1, 1))),
+    ((1, 16, 5, 6, 7), (20, 16, 3, 3, 3), dict(padding=(1, 2, 0))),  # F(2x2x2, 3x3x3)
+    ((1, 96, 5, 7), (100, 96, 3, 3), dict(padding=1)),  # weight-gradient sums past L2: shared by the threads
 ]
 
 # Transposed: weight (C_in, C_out / groups, *kernel).
