@@ -2,12 +2,14 @@
 // still defines every op (a missing CUDA kernel is a clean "not implemented for
 // CUDA"). Kernels register themselves per device in csrc/<family>/.
 //
-// The pybind11 module carries only build facts a user needs from Python; all
-// tensor ops go through the dispatcher (torch.ops.zoo.*).
+// The pybind11 module carries only build facts a user needs from Python and the
+// CPU conv algorithm setting; all tensor ops go through the dispatcher (torch.ops.zoo.*).
 #include <Python.h>
 #include <torch/library.h>
 #include <torch/version.h>
 #include <pybind11/pybind11.h>
+
+#include "conv/algorithm.h"
 
 #ifndef ZOO_CUDA_ARCHS
 #define ZOO_CUDA_ARCHS ""
@@ -81,4 +83,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.attr("cuda_archs") = ZOO_CUDA_ARCHS;
   m.attr("torch_version") = TORCH_VERSION;
   m.attr("cpu_isa") = ZOO_CPU_ISA;
+  // zoo.ops.conv_algorithm's setting: 0 auto, 1 direct, 2 winograd; returns the previous one.
+  m.def("_set_conv_algorithm", [](int choice) {
+    return static_cast<int>(zoo::conv::algorithm().exchange(static_cast<zoo::conv::Algorithm>(choice)));
+  });
 }

@@ -133,7 +133,7 @@ int64_t group_panel_size(int64_t rows, int64_t cols) {
 template <typename T>
 void forward_kernel(const Shape& s, const T* x, const at::Tensor& weight, const T* bias, Activation act, T* y) {
   if (is_depthwise(s)) return depthwise::forward(s, x, weight, bias, act, y);
-  if (winograd_dims(s) != 0) return winograd::forward(s, x, weight, bias, act, y);
+  if (use_winograd(s)) return winograd::forward(s, x, weight, bias, act, y);
   const std::vector<T> packed = pack_weight<T>(weight, s, false);
   const int64_t Cg = s.Cg(), Kg = s.Kg(), depth = s.taps() * Cg, panel = group_panel_size<T>(depth, Kg);
   const int64_t rows = s.N * s.out[0] * s.out[1];
@@ -200,7 +200,7 @@ void input_grad_few_channels(const Shape& s, const T* gy, const at::Tensor& weig
 template <typename T>
 void input_grad_kernel(const Shape& s, const T* gy, const at::Tensor& weight, const T* bias, Activation act, T* gx) {
   if (is_depthwise(s)) return depthwise::input_grad(s, gy, weight, bias, act, gx);
-  if (winograd_dims(s) != 0) return winograd::input_grad(s, gy, weight, bias, act, gx);
+  if (use_winograd(s)) return winograd::input_grad(s, gy, weight, bias, act, gx);
   if (s.Cg() <= Vectorized<T>::size()) return input_grad_few_channels(s, gy, weight, bias, act, gx);
   const std::vector<T> packed = pack_weight<T>(weight, s, true);
   const int64_t Cg = s.Cg(), Kg = s.Kg(), depth = s.taps() * Kg, panel = group_panel_size<T>(depth, Cg);
@@ -242,7 +242,7 @@ void input_grad_kernel(const Shape& s, const T* gy, const at::Tensor& weight, co
 template <typename T>
 void weight_grad_kernel(const Shape& s, const T* x, const T* gy, T* gw) {
   if (is_depthwise(s)) return depthwise::weight_grad(s, x, gy, gw);
-  if (winograd_dims(s) != 0) return winograd::weight_grad(s, x, gy, gw);
+  if (use_winograd(s)) return winograd::weight_grad(s, x, gy, gw);
   const int64_t Cg = s.Cg(), Kg = s.Kg(), taps = s.taps(), size = s.G * taps * Cg * Kg;
   const int64_t plane = s.out[1] * s.out[2], blocks = ceil_div(plane, kPixelBlock);
   std::vector<T> partial(static_cast<size_t>(at::get_num_threads()) * size, T(0));  // (thread, g, tap, c, k)

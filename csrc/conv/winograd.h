@@ -31,6 +31,7 @@
 
 #include "bias_act/epilogue.h"
 #include "common/gemm.h"
+#include "conv/algorithm.h"
 #include "conv/conv.h"
 
 namespace zoo::conv {
@@ -38,6 +39,10 @@ namespace zoo::conv {
 // Below this many channels on either side the GEMMs are too thin for the saved
 // multiply-adds to pay for the transforms.
 constexpr int64_t kWinogradMinChannels = 16;
+// Below this many output tiles (2x2 or 2x2x2 outputs each) transforming the weight costs
+// more than the products save: ResNet's 512-channel 7x7 maps at batch 1, 3-D ResNet's last
+// stages. conv_algorithm("winograd") ignores it.
+constexpr int64_t kWinogradMinTiles = 96;
 
 // The spatial dims Winograd's algorithm transforms: 2 for 3x3 kernels (1x3x3 in
 // 3-D: depth is then one more batch dim), 3 for 3x3x3 ones; 0 where it does not apply.
@@ -48,6 +53,16 @@ inline int winograd_dims(const Shape& s) {
   if (!applies) return 0;
   if (s.ker[0] == 1 && s.pad[0] == 0) return 2;
   return s.ker[0] == 3 && s.pad[0] <= 2 ? 3 : 0;
+}
+
+// Whether this conv (and its gradients) runs Winograd's algorithm, as conv_algorithm says.
+inline bool use_winograd(const Shape& s) {
+  const int dims = winograd_dims(s);
+  const Algorithm choice = algorithm().load();
+  if (dims == 0 || choice == Algorithm::Direct) return false;
+  const int64_t depth_tiles = dims == 3 ? (s.out[0] + 1) / 2 : s.out[0];
+  const int64_t tiles = s.N * depth_tiles * ((s.out[1] + 1) / 2) * ((s.out[2] + 1) / 2);
+  return choice == Algorithm::Winograd || tiles >= kWinogradMinTiles;
 }
 
 namespace winograd {

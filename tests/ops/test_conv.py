@@ -11,10 +11,31 @@ from torch import nn
 import zoo
 import zoo.nn
 from zoo.check import within_flash_rule
-from zoo.ops import ACTIVATIONS, backend, conv, conv_reference, conv_transpose, conv_transpose_reference
+from zoo.ops import (
+    ACTIVATIONS,
+    CONV_ALGORITHMS,
+    backend,
+    conv,
+    conv_algorithm,
+    conv_reference,
+    conv_transpose,
+    conv_transpose_reference,
+)
 from zoo.tolerances import tolerance
 
 from ..conftest import CUDA, DEVICES, assert_compiles_and_exports
+
+# 3x3 stride 1 with at least 16 channels each side: Winograd's algorithm on the CPU (csrc/conv/winograd.h)
+# under conv_algorithm("winograd"), the direct kernels under "auto" (too few tiles). Odd sizes leave
+# partial 2x2 tiles; paddings 0 to 2; a 1x3x3 kernel treats depth as batch.
+WINOGRAD_CASES = [
+    ((2, 16, 9, 11), (20, 16, 3, 3), dict(padding=1)),
+    ((1, 24, 7, 6), (16, 24, 3, 3), dict(padding=(0, 2))),
+    ((2, 16, 3, 6, 5), (17, 16, 1, 3, 3), dict(padding=(0, 1, 1))),
+    ((1, 16, 5, 6, 7), (20, 16, 3, 3, 3), dict(padding=(1, 2, 0))),  # F(2x2x2, 3x3x3)
+    ((1, 96, 5, 7), (100, 96, 3, 3), dict(padding=1)),  # weight-gradient sums past L2: shared by the threads
+]
+WINOGRAD_TRANSPOSE_CASES = [((2, 16, 5, 7), (16, 20, 3, 3), dict(padding=1))]
 
 # (x shape, weight shape, keyword arguments): odd sizes, strides, dilations, groups (1, 2, depthwise),
 # every padding form, 1x1 and 7x7 kernels, padding wider than the kernel, an empty batch. Input channels
@@ -37,13 +58,7 @@ CONV_CASES = [
     ((1, 3, 7, 8, 9), (4, 3, 2, 3, 3), dict(stride=(2, 1, 2), padding=(0, 1, 1))),
     ((0, 3, 8, 8), (4, 3, 3, 3), dict(padding=1)),
     ((3, 7, 7), (5, 3, 3, 3), dict(padding=1)),  # unbatched
-    # 3x3 stride 1 with at least 16 channels each side: Winograd on the CPU (csrc/conv/winograd.h); odd
-    # sizes leave partial 2x2 tiles, paddings 0 to 2, and a 1x3x3 kernel that treats depth as batch.
-    ((2, 16, 9, 11), (20, 16, 3, 3), dict(padding=1)),
-    ((1, 24, 7, 6), (16, 24, 3, 3), dict(padding=(0, 2))),
-    ((2, 16, 3, 6, 5), (17, 16, 1, 3, 3), dict(padding=(0, 1, 1))),
-    ((1, 16, 5, 6, 7), (20, 16, 3, 3, 3), dict(padding=(1, 2, 0))),  # F(2x2x2, 3x3x3)
-    ((1, 96, 5, 7), (100, 96, 3, 3), dict(padding=1)),  # weight-gradient sums past L2: shared by the threads
+    *WINOGRAD_CASES,
 ]
 
 # Transposed: weight (C_in, C_out / groups, *kernel).
@@ -57,7 +72,7 @@ TRANSPOSE_CASES = [
     ((2, 4, 7), (4, 1, 3), dict(stride=2, groups=4)),
     ((0, 4, 3, 3), (4, 2, 3, 3), dict(stride=2)),
     ((2, 20, 4, 5), (20, 36, 3, 3), dict(stride=2, padding=1, output_padding=1)),  # wide output channels
-    ((2, 16, 5, 7), (16, 20, 3, 3), dict(padding=1)),  # Winograd on the CPU
+    *WINOGRAD_TRANSPOSE_CASES,
 ]
 
 
@@ -150,13 +165,39 @@ def test_direct_op_with_activation_has_correct_gradients():
     assert torch.autograd.gradcheck(lambda x, w, b: torch.ops.zoo.conv.default(x, w, b, *args), (x, w, b))
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_winograd_matches_float64_reference(dtype):
+    """Forced onto Winograd's algorithm however few its tiles: forward and both gradients, both ops."""
+    with conv_algorithm("winograd"):
+        for x_shape, w_shape, kw in WINOGRAD_CASES:
+            _assert_matches(conv, _reference_conv, x_shape, w_shape, kw, w_shape[0], "cpu", dtype)
+        for x_shape, w_shape, kw in WINOGRAD_TRANSPOSE_CASES:
+            _assert_matches(conv_transpose, _reference_transpose, x_shape, w_shape, kw, w_shape[1], "cpu", dtype)
+
+
 @pytest.mark.parametrize("act", ["identity", "silu"])
 def test_gradcheck_float64_winograd(act):
     """The Winograd kernels' forward, input and weight gradients with a fused epilogue, both ops."""
     x, w, b = (t.requires_grad_() for t in _inputs((1, 16, 5, 4), (16, 16, 3, 3), 16, torch.float64, "cpu"))
-    with backend("ext"):
+    with backend("ext"), conv_algorithm("winograd"):
         for op, pad in [(conv, 1), (conv, (2, 0)), (conv_transpose, 1)]:
             assert torch.autograd.gradcheck(lambda x, w, b: op(x, w, b, padding=pad, act=act), (x, w, b)), (op, pad)
+
+
+def test_conv_algorithm_picks_the_kernel():
+    """'auto' gives Winograd's results bit for bit on a conv with many tiles, the direct kernel's on one with few."""
+    for size, auto_is in [(24, "winograd"), (6, "direct")]:  # 144 and 9 output tiles of 2x2
+        x, w, b = _inputs((1, 16, size, size), (16, 16, 3, 3), 16, torch.float32, "cpu")
+        results = {}
+        with backend("ext"):
+            for name in CONV_ALGORITHMS:
+                with conv_algorithm(name):
+                    results[name] = conv(x, w, b, padding=1)
+        assert not torch.equal(results["direct"], results["winograd"])
+        assert torch.equal(results["auto"], results[auto_is]), size
+    with pytest.raises(ValueError, match="'name'"):
+        with conv_algorithm("fft"):
+            pass
 
 
 def _op_samples():

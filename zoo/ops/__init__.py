@@ -21,7 +21,9 @@ from zoo.ops import recurrent as _recurrent
 from zoo.ops.attention import scaled_dot_product_attention, scaled_dot_product_attention_reference
 from zoo.ops.bias_act import ACTIVATIONS, bias_act, bias_act_reference
 from zoo.ops.conv import (
+    CONV_ALGORITHMS,
     conv,
+    conv_algorithm,
     conv1d,
     conv2d,
     conv3d,
@@ -85,6 +87,7 @@ UNVALIDATED_DEVICES = {
 __all__ = [
     "ACTIVATIONS",
     "BACKENDS",
+    "CONV_ALGORITHMS",
     "OPS",
     "ExtensionUnavailableError",
     "KernelFallbackWarning",
@@ -92,6 +95,7 @@ __all__ = [
     "bias_act",
     "bias_act_reference",
     "conv",
+    "conv_algorithm",
     "conv1d",
     "conv2d",
     "conv3d",

@@ -12,7 +12,8 @@ has to recompute the pre-activation (it can, for direct calls of the op).
 
 from __future__ import annotations
 
-from typing import Sequence, Union
+import contextlib
+from typing import Iterator, Sequence, Union
 
 import torch
 import torch.nn.functional as F
@@ -29,6 +30,29 @@ _FUNCTIONAL = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 _FUNCTIONAL_TRANSPOSE = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
 
 IntOrTuple = Union[int, Sequence[int]]
+
+CONV_ALGORITHMS = ("auto", "direct", "winograd")  # the order of csrc/conv/algorithm.h
+
+
+@contextlib.contextmanager
+def conv_algorithm(name: str) -> Iterator[None]:
+    """The CPU kernels' algorithm for 3x3 and 3x3x3 stride-1 convs inside the block, process-wide.
+
+    'auto' (the default) runs Winograd's (csrc/conv/winograd.h) where a conv has enough output
+    tiles to repay its transforms, 'direct' never does (results then match the direct kernels
+    bitwise), 'winograd' does wherever it applies, however small the conv.
+    """
+    if name not in CONV_ALGORITHMS:
+        raise ValueError(f"argument 'name' must be one of {', '.join(CONV_ALGORITHMS)}; got {name!r}")
+    module = _extension.status().module
+    if module is None:  # the reference ops have no algorithm to choose
+        yield
+        return
+    previous = module._set_conv_algorithm(CONV_ALGORITHMS.index(name))
+    try:
+        yield
+    finally:
+        module._set_conv_algorithm(previous)
 
 
 def _tuple(value: IntOrTuple, n: int, name: str, op: str) -> list[int]:
