@@ -11,8 +11,9 @@
 // of taps), or, with few channels per group, one wide GEMM per row and tap row;
 // the gradient w.r.t. the weight is one GEMM per tap over blocks of gathered
 // pixels, summed in per-thread buffers. Depthwise convolutions have their own
-// kernels (depthwise.h), and 3x3 stride-1 convs run Winograd's algorithm
-// (winograd.h). Work is spread over rows with at::parallel_for.
+// kernels (depthwise.h), 3x3 stride-1 convs run Winograd's algorithm
+// (winograd.h), and forwards with short output rows gather im2col blocks (im2col.h).
+// Work is spread over rows with at::parallel_for.
 #include <ATen/AccumulateType.h>
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
@@ -28,6 +29,7 @@
 #include "common/gemm.h"
 #include "conv/conv.h"
 #include "conv/depthwise.h"
+#include "conv/im2col.h"
 #include "conv/ops.h"
 #include "conv/winograd.h"
 
@@ -134,6 +136,7 @@ template <typename T>
 void forward_kernel(const Shape& s, const T* x, const at::Tensor& weight, const T* bias, Activation act, T* y) {
   if (is_depthwise(s)) return depthwise::forward(s, x, weight, bias, act, y);
   if (use_winograd(s)) return winograd::forward(s, x, weight, bias, act, y);
+  if (has_short_rows(s)) return im2col::forward(s, x, weight, bias, act, y);
   const std::vector<T> packed = pack_weight<T>(weight, s, false);
   const int64_t Cg = s.Cg(), Kg = s.Kg(), depth = s.taps() * Cg, panel = group_panel_size<T>(depth, Kg);
   const int64_t rows = s.N * s.out[0] * s.out[1];

@@ -58,6 +58,10 @@ CONV_CASES = [
     ((1, 3, 7, 8, 9), (4, 3, 2, 3, 3), dict(stride=(2, 1, 2), padding=(0, 1, 1))),
     ((0, 3, 8, 8), (4, 3, 3, 3), dict(padding=1)),
     ((3, 7, 7), (5, 3, 3, 3), dict(padding=1)),  # unbatched
+    ((2, 8, 1, 1, 1), (6, 8, 3, 3, 3), dict(padding=1)),  # 3-D ResNet's 1x1x1 map: only the centre tap reads input
+    # Output rows of 16 pixels or more: the implicit-GEMM forward; shorter ones gather im2col blocks.
+    ((2, 5, 4, 21), (6, 5, 3, 3), dict(padding=1)),
+    ((1, 3, 9, 40), (8, 3, 7, 7), dict(stride=2, padding=3)),
     *WINOGRAD_CASES,
 ]
 

@@ -1,0 +1,104 @@
+// Convolutions with short output rows on the CPU (small maps: ResNet's 7x7 last stage,
+// 3-D ResNet's later stages). The implicit-GEMM kernel (conv.cpp) streams the whole packed
+// weight once per row of outputs, which such rows repay with only a few pixels. Here
+// blocks of output pixels have their receptive fields gathered into a (pixels x taps*Cg)
+// matrix (im2col, zeros for the padding), and one matmul per group (common/gemm.h)
+// multiplies it by the weight, reusing each packed panel of the weight across the block.
+#pragma once
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <array>
+#include <vector>
+
+#include "bias_act/epilogue.h"
+#include "common/gemm.h"
+#include "conv/conv.h"
+
+namespace zoo::conv {
+
+constexpr int64_t kShortRow = 16;  // output rows with fewer pixels take this path (ResNet's 14x14 maps and below)
+
+inline bool has_short_rows(const Shape& s) { return s.out[2] < kShortRow; }
+
+namespace im2col {
+
+constexpr int64_t kGatherBytes = 8 << 20;  // one block's gathered matrix, at most (or 96 pixels' worth)
+
+// The filter taps along each dim that read the input for some output; the others only ever
+// read padding (all but the centre of a 3x3x3 filter on a 1x1x1 map) and are left out.
+struct LiveTaps {
+  std::array<std::vector<int64_t>, 3> taps;
+
+  explicit LiveTaps(const Shape& s) {
+    for (int dim = 0; dim < 3; ++dim) {
+      for (int64_t t = 0; t < s.ker[dim]; ++t) {
+        const int64_t first = t * s.dil[dim] - s.pad[dim];  // the input index output 0 reads
+        const int64_t lo = std::max<int64_t>(0, ceil_div(-first, s.stride[dim]));
+        const int64_t hi = std::min(s.out[dim] - 1, floor_div(s.in[dim] - 1 - first, s.stride[dim]));
+        if (lo <= hi) taps[dim].push_back(t);
+      }
+    }
+  }
+  int64_t count() const { return int64_t(taps[0].size() * taps[1].size() * taps[2].size()); }
+};
+
+// row[c * live taps + tap] = the input that output pixel p's live tap reads in channel c of
+// group g, 0 in the padding: channel-major, the order of the weight's own (K, Cg, taps) rows.
+template <typename T>
+void gather(const Shape& s, const LiveTaps& live, const T* x, int64_t g, int64_t p, T* row) {
+  const int64_t ow = p % s.out[2], oh = p / s.out[2] % s.out[1], od = p / (s.out[2] * s.out[1]) % s.out[0];
+  const int64_t n = p / (s.out[2] * s.out[1] * s.out[0]), Cg = s.Cg(), taps = live.count();
+  int64_t tap = 0;
+  for (const int64_t t : live.taps[0]) {
+    const int64_t id = od * s.stride[0] - s.pad[0] + t * s.dil[0];
+    for (const int64_t r : live.taps[1]) {
+      const int64_t ih = oh * s.stride[1] - s.pad[1] + r * s.dil[1];
+      for (const int64_t q : live.taps[2]) {
+        const int64_t iw = ow * s.stride[2] - s.pad[2] + q * s.dil[2];
+        T* dst = row + tap++;
+        if (id < 0 || id >= s.in[0] || ih < 0 || ih >= s.in[1] || iw < 0 || iw >= s.in[2]) {
+          for (int64_t c = 0; c < Cg; ++c) dst[c * taps] = T(0);
+        } else {
+          const T* src = x + (((n * s.in[0] + id) * s.in[1] + ih) * s.in[2] + iw) * s.C + g * Cg;
+          for (int64_t c = 0; c < Cg; ++c) dst[c * taps] = src[c];
+        }
+      }
+    }
+  }
+}
+
+// y (N, out, K) = act(conv(x (N, in, C), weight) + bias), both channels-last.
+template <typename T>
+void forward(const Shape& s, const T* x, const at::Tensor& weight, const T* bias, bias_act::Activation act, T* y) {
+  const LiveTaps live(s);
+  const int64_t Cg = s.Cg(), Kg = s.Kg(), depth = live.count() * Cg;
+  const int64_t pixels = s.N * s.out[0] * s.out[1] * s.out[2];
+  const int64_t block = std::min(pixels, std::max<int64_t>(96, kGatherBytes / (std::max<int64_t>(depth, 1) * int64_t(sizeof(T)))));
+  // weight (K, Cg, ker) with only the live taps: group g's B (Cg * live taps) x Kg is its transpose,
+  // which matmul packs with a vectorized transpose.
+  at::Tensor w = weight.reshape({s.G, Kg, Cg, s.ker[0], s.ker[1], s.ker[2]});
+  for (int dim = 0; dim < 3; ++dim) {
+    if (int64_t(live.taps[dim].size()) < s.ker[dim]) w = w.index_select(3 + dim, at::tensor(live.taps[dim], at::kLong));
+  }
+  w = w.contiguous();
+  std::vector<T> gathered(block * depth);
+  for (int64_t p0 = 0; p0 < pixels; p0 += block) {
+    const int64_t count = std::min(block, pixels - p0);
+    for (int64_t g = 0; g < s.G; ++g) {
+      at::parallel_for(0, count, 16, [&](int64_t begin, int64_t end) {
+        for (int64_t p = begin; p < end; ++p) gather(s, live, x, g, p0 + p, gathered.data() + p * depth);
+      });
+      const T* group_bias = bias == nullptr ? nullptr : bias + g * Kg;
+      matmul<T>(count, Kg, depth, gathered.data(), depth, 1, w.const_data_ptr<T>() + g * Kg * depth, 1, depth,
+                y + p0 * s.K + g * Kg, s.K, [&](T* c, int64_t rows, int64_t n0, int64_t cols) {
+                  bias_act::epilogue(rows, cols, c, s.K, group_bias == nullptr ? nullptr : group_bias + n0, act);
+                });
+    }
+  }
+}
+
+}  // namespace im2col
+}  // namespace zoo::conv
