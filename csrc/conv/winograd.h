@@ -26,7 +26,6 @@
 #include <algorithm>
 #include <array>
 #include <numeric>
-#include <utility>
 #include <vector>
 
 #include "bias_act/epilogue.h"
@@ -53,16 +52,6 @@ inline int winograd_dims(const Shape& s) {
   if (!applies) return 0;
   if (s.ker[0] == 1 && s.pad[0] == 0) return 2;
   return s.ker[0] == 3 && s.pad[0] <= 2 ? 3 : 0;
-}
-
-// Whether this conv (and its gradients) runs Winograd's algorithm, as conv_algorithm says.
-inline bool use_winograd(const Shape& s) {
-  const int dims = winograd_dims(s);
-  const Algorithm choice = algorithm().load();
-  if (dims == 0 || choice == Algorithm::Direct) return false;
-  const int64_t depth_tiles = dims == 3 ? (s.out[0] + 1) / 2 : s.out[0];
-  const int64_t tiles = s.N * depth_tiles * ((s.out[1] + 1) / 2) * ((s.out[2] + 1) / 2);
-  return choice == Algorithm::Winograd || tiles >= kWinogradMinTiles;
 }
 
 namespace winograd {
@@ -489,4 +478,14 @@ void weight_grad(const Shape& s, const T* x, const T* gy, T* gw) {
 }
 
 }  // namespace winograd
+
+// Whether this conv (and its gradients) runs Winograd's algorithm, as conv_algorithm says.
+inline bool use_winograd(const Shape& s) {
+  const int dims = winograd_dims(s);
+  const Algorithm choice = algorithm().load();
+  if (dims == 0 || choice == Algorithm::Direct) return false;
+  const int64_t tiles = dims == 3 ? winograd::Tiles<3>(s).count() : winograd::Tiles<2>(s).count();
+  return choice == Algorithm::Winograd || tiles >= kWinogradMinTiles;
+}
+
 }  // namespace zoo::conv
