@@ -12,7 +12,7 @@
 // the gradient w.r.t. the weight is one GEMM per tap over blocks of gathered
 // pixels, summed in per-thread buffers. Depthwise convolutions have their own
 // kernels (depthwise.h), 3x3 stride-1 convs run Winograd's algorithm
-// (winograd.h), and forwards with short output rows gather im2col blocks (im2col.h).
+// (winograd.h), and convs with short output rows run im2col / col2im (im2col.h).
 // Work is spread over rows with at::parallel_for.
 #include <ATen/AccumulateType.h>
 #include <ATen/Dispatch.h>
@@ -204,6 +204,7 @@ template <typename T>
 void input_grad_kernel(const Shape& s, const T* gy, const at::Tensor& weight, const T* bias, Activation act, T* gx) {
   if (is_depthwise(s)) return depthwise::input_grad(s, gy, weight, bias, act, gx);
   if (use_winograd(s)) return winograd::input_grad(s, gy, weight, bias, act, gx);
+  if (has_short_rows(s)) return im2col::input_grad(s, gy, weight, bias, act, gx);
   if (s.Cg() <= Vectorized<T>::size()) return input_grad_few_channels(s, gy, weight, bias, act, gx);
   const std::vector<T> packed = pack_weight<T>(weight, s, true);
   const int64_t Cg = s.Cg(), Kg = s.Kg(), depth = s.taps() * Kg, panel = group_panel_size<T>(depth, Cg);

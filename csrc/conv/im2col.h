@@ -1,9 +1,10 @@
 // Convolutions with short output rows on the CPU (small maps: ResNet's 7x7 last stage,
-// 3-D ResNet's later stages). The implicit-GEMM kernel (conv.cpp) streams the whole packed
-// weight once per row of outputs, which such rows repay with only a few pixels. Here
-// blocks of output pixels have their receptive fields gathered into a (pixels x taps*Cg)
-// matrix (im2col, zeros for the padding), and one matmul per group (common/gemm.h)
-// multiplies it by the weight, reusing each packed panel of the weight across the block.
+// 3-D ResNet's later stages). The implicit-GEMM kernels (conv.cpp) stream the whole packed
+// weight once per row, which such rows repay with only a few pixels. Here the forward
+// gathers blocks of output pixels' receptive fields into a (pixels x taps*Cg) matrix
+// (im2col, zeros for the padding) and one matmul per group (common/gemm.h) multiplies it
+// by the weight, reusing each packed panel of the weight across the block; the input
+// gradient is the adjoint (col2im).
 #pragma once
 
 #include <ATen/ATen.h>
@@ -19,13 +20,14 @@
 
 namespace zoo::conv {
 
-constexpr int64_t kShortRow = 16;  // output rows with fewer pixels take this path (ResNet's 14x14 maps and below)
+constexpr int64_t kShortRow = 8;  // output rows with fewer pixels take this path (ResNet's 7x7 maps and below)
 
 inline bool has_short_rows(const Shape& s) { return s.out[2] < kShortRow; }
 
 namespace im2col {
 
-constexpr int64_t kGatherBytes = 8 << 20;  // one block's gathered matrix, at most (or 96 pixels' worth)
+constexpr int64_t kGatherBytes = 8 << 20;   // one block's gathered matrix, at most (or 96 pixels' worth)
+constexpr int64_t kColumnBytes = 32 << 20;  // one block's col2im products, at most (or one sample's)
 
 // The filter taps along each dim that read the input for some output; the others only ever
 // read padding (all but the centre of a 3x3x3 filter on a 1x1x1 map) and are left out.
@@ -70,6 +72,15 @@ void gather(const Shape& s, const LiveTaps& live, const T* x, int64_t g, int64_t
   }
 }
 
+// weight (K, Cg, ker) with only the live taps, as (G, Kg, Cg * live taps), contiguous.
+inline at::Tensor live_weight(const at::Tensor& weight, const Shape& s, const LiveTaps& live) {
+  at::Tensor w = weight.reshape({s.G, s.Kg(), s.Cg(), s.ker[0], s.ker[1], s.ker[2]});
+  for (int dim = 0; dim < 3; ++dim) {
+    if (int64_t(live.taps[dim].size()) < s.ker[dim]) w = w.index_select(3 + dim, at::tensor(live.taps[dim], at::kLong));
+  }
+  return w.contiguous();
+}
+
 // y (N, out, K) = act(conv(x (N, in, C), weight) + bias), both channels-last.
 template <typename T>
 void forward(const Shape& s, const T* x, const at::Tensor& weight, const T* bias, bias_act::Activation act, T* y) {
@@ -77,13 +88,9 @@ void forward(const Shape& s, const T* x, const at::Tensor& weight, const T* bias
   const int64_t Cg = s.Cg(), Kg = s.Kg(), depth = live.count() * Cg;
   const int64_t pixels = s.N * s.out[0] * s.out[1] * s.out[2];
   const int64_t block = std::min(pixels, std::max<int64_t>(96, kGatherBytes / (std::max<int64_t>(depth, 1) * int64_t(sizeof(T)))));
-  // weight (K, Cg, ker) with only the live taps: group g's B (Cg * live taps) x Kg is its transpose,
-  // which matmul packs with a vectorized transpose.
-  at::Tensor w = weight.reshape({s.G, Kg, Cg, s.ker[0], s.ker[1], s.ker[2]});
-  for (int dim = 0; dim < 3; ++dim) {
-    if (int64_t(live.taps[dim].size()) < s.ker[dim]) w = w.index_select(3 + dim, at::tensor(live.taps[dim], at::kLong));
-  }
-  w = w.contiguous();
+  // Group g's B (Cg * live taps) x Kg is the transpose of its live weight, which matmul packs
+  // with a vectorized transpose.
+  const at::Tensor w = live_weight(weight, s, live);
   std::vector<T> gathered(block * depth);
   for (int64_t p0 = 0; p0 < pixels; p0 += block) {
     const int64_t count = std::min(block, pixels - p0);
@@ -96,6 +103,56 @@ void forward(const Shape& s, const T* x, const at::Tensor& weight, const T* bias
                 y + p0 * s.K + g * Kg, s.K, [&](T* c, int64_t rows, int64_t n0, int64_t cols) {
                   bias_act::epilogue(rows, cols, c, s.K, group_bias == nullptr ? nullptr : group_bias + n0, act);
                 });
+    }
+  }
+}
+
+// x_grad (N, in, C) = act(conv^T(y_grad (N, out, K), weight) + bias), the transposed conv, as
+// col2im: per block of whole samples, one matmul per group gives every output pixel's
+// products with each (live tap, channel) of the weight, then each input pixel sums the
+// products of the taps that read it (a gather, so the threads never write the same pixel).
+template <typename T>
+void input_grad(const Shape& s, const T* gy, const at::Tensor& weight, const T* bias, bias_act::Activation act,
+                T* gx) {
+  const LiveTaps live(s);
+  const int64_t Cg = s.Cg(), Kg = s.Kg(), taps = live.count(), depth = taps * Cg;
+  const int64_t out_pixels = s.out[0] * s.out[1] * s.out[2], in_pixels = s.in[0] * s.in[1] * s.in[2];
+  const int64_t sample_bytes = std::max<int64_t>(1, out_pixels * depth * int64_t(sizeof(T)));
+  const int64_t samples = std::clamp<int64_t>(kColumnBytes / sample_bytes, 1, std::max<int64_t>(s.N, 1));
+  // (G, Kg, live taps, Cg): a product's channels of one tap contiguous, for the sums below
+  const at::Tensor w = live_weight(weight, s, live).view({s.G, Kg, Cg, taps}).transpose(2, 3).contiguous();
+  std::vector<T> columns(samples * out_pixels * depth);
+  for (int64_t n0 = 0; n0 < s.N; n0 += samples) {
+    const int64_t count = std::min(samples, s.N - n0);
+    for (int64_t g = 0; g < s.G; ++g) {
+      // columns (pixels x (taps * Cg)) = y_grad's rows (pixels x Kg) . group g's weight (Kg x (taps * Cg))
+      matmul<T>(count * out_pixels, depth, Kg, gy + n0 * out_pixels * s.K + g * Kg, s.K, 1,
+                w.const_data_ptr<T>() + g * Kg * depth, depth, 1, columns.data(), depth,
+                [](T*, int64_t, int64_t, int64_t) {});
+      at::parallel_for(0, count * in_pixels, 16, [&](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; ++i) {
+          const int64_t iw = i % s.in[2], ih = i / s.in[2] % s.in[1], id = i / (s.in[2] * s.in[1]) % s.in[0];
+          const T* sample = columns.data() + i / in_pixels * out_pixels * depth;
+          T* dst = gx + (n0 * in_pixels + i) * s.C + g * Cg;
+          std::fill_n(dst, Cg, T(0));
+          int64_t tap = 0;
+          for (const int64_t t : live.taps[0]) {
+            const int64_t od = output_index(t, s.stride[0], s.pad[0], s.dil[0], id, s.out[0]);
+            for (const int64_t r : live.taps[1]) {
+              const int64_t oh = output_index(r, s.stride[1], s.pad[1], s.dil[1], ih, s.out[1]);
+              for (const int64_t q : live.taps[2]) {
+                const int64_t ow = output_index(q, s.stride[2], s.pad[2], s.dil[2], iw, s.out[2]);
+                if (od >= 0 && oh >= 0 && ow >= 0) {
+                  const T* src = sample + ((od * s.out[1] + oh) * s.out[2] + ow) * depth + tap * Cg;
+                  for (int64_t c = 0; c < Cg; ++c) dst[c] += src[c];
+                }
+                ++tap;
+              }
+            }
+          }
+          bias_act::epilogue(1, Cg, dst, s.C, bias == nullptr ? nullptr : bias + g * Cg, act);
+        }
+      });
     }
   }
 }

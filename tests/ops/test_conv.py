@@ -59,9 +59,10 @@ CONV_CASES = [
     ((0, 3, 8, 8), (4, 3, 3, 3), dict(padding=1)),
     ((3, 7, 7), (5, 3, 3, 3), dict(padding=1)),  # unbatched
     ((2, 8, 1, 1, 1), (6, 8, 3, 3, 3), dict(padding=1)),  # 3-D ResNet's 1x1x1 map: only the centre tap reads input
-    # Output rows of 16 pixels or more: the implicit-GEMM forward; shorter ones gather im2col blocks.
+    # Output rows of 8 pixels or more: the implicit-GEMM kernels; shorter ones run im2col / col2im.
     ((2, 5, 4, 21), (6, 5, 3, 3), dict(padding=1)),
     ((1, 3, 9, 40), (8, 3, 7, 7), dict(stride=2, padding=3)),
+    ((1, 20, 5, 34), (8, 20, 3, 3), dict(stride=2, padding=1)),  # and the wide-channel input gradient's
     *WINOGRAD_CASES,
 ]
 
