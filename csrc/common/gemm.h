@@ -90,14 +90,12 @@ void gemm_tile(int64_t n_cols, int64_t K, const T* A, int64_t a_m, int64_t a_k, 
   tile.store(C, ldc, accumulate);
 }
 
-// One block of at most panel-width columns: 6-row tiles, then one tile of the 1-5 rows left.
+// A tile of 1-6 rows.
 template <typename T>
-void gemm_block(int64_t M, int64_t n_cols, int64_t K, const T* A, int64_t a_m, int64_t a_k, const T* B, int64_t ldb,
-                T* C, int64_t ldc, bool accumulate) {
-  int64_t m = 0;
-  for (; m + 6 <= M; m += 6) gemm_tile<T, 6>(n_cols, K, A + m * a_m, a_m, a_k, B, ldb, C + m * ldc, ldc, accumulate);
-  A += m * a_m, C += m * ldc;
-  switch (M - m) {
+void gemm_rows(int64_t rows, int64_t n_cols, int64_t K, const T* A, int64_t a_m, int64_t a_k, const T* B,
+               int64_t ldb, T* C, int64_t ldc, bool accumulate) {
+  switch (rows) {
+    case 6: return gemm_tile<T, 6>(n_cols, K, A, a_m, a_k, B, ldb, C, ldc, accumulate);
     case 5: return gemm_tile<T, 5>(n_cols, K, A, a_m, a_k, B, ldb, C, ldc, accumulate);
     case 4: return gemm_tile<T, 4>(n_cols, K, A, a_m, a_k, B, ldb, C, ldc, accumulate);
     case 3: return gemm_tile<T, 3>(n_cols, K, A, a_m, a_k, B, ldb, C, ldc, accumulate);
@@ -105,6 +103,21 @@ void gemm_block(int64_t M, int64_t n_cols, int64_t K, const T* A, int64_t a_m, i
     case 1: return gemm_tile<T, 1>(n_cols, K, A, a_m, a_k, B, ldb, C, ldc, accumulate);
     default: return;
   }
+}
+
+// One block of at most panel-width columns: 6-row tiles, then the rows left. A tile of
+// 1-3 rows loads B for few FMAs; past 6 rows those rows join the last 6 as two tiles of
+// 3-5 (32 rows: 6, 6, 6, 6, 4, 4 rather than 6, 6, 6, 6, 6, 2).
+template <typename T>
+void gemm_block(int64_t M, int64_t n_cols, int64_t K, const T* A, int64_t a_m, int64_t a_k, const T* B, int64_t ldb,
+                T* C, int64_t ldc, bool accumulate) {
+  const int64_t tail = M > 6 && M % 6 > 0 && M % 6 < 4 ? 6 + M % 6 : M % 6;
+  int64_t m = 0;
+  for (; m + tail < M; m += 6) gemm_tile<T, 6>(n_cols, K, A + m * a_m, a_m, a_k, B, ldb, C + m * ldc, ldc, accumulate);
+  const int64_t first = tail > 6 ? (tail + 1) / 2 : tail;
+  gemm_rows(first, n_cols, K, A + m * a_m, a_m, a_k, B, ldb, C + m * ldc, ldc, accumulate);
+  m += first;
+  gemm_rows(M - m, n_cols, K, A + m * a_m, a_m, a_k, B, ldb, C + m * ldc, ldc, accumulate);
 }
 
 // C (M x N) = or += A (M x K) * B (K x N); see gemm_tile for the operand layouts.
@@ -173,63 +186,98 @@ void gemm_panels(int64_t M, int64_t n0, int64_t n1, int64_t K, const T* A, int64
   }
 }
 
+// A's rows [m0, m1), columns [k0, k0 + depth) repacked as 6-row micro-panels: panel q holds
+// rows m0 + 6q .. m0 + 6q + 5 as depth steps of 6 values, which a tile reads with a_m = 1,
+// a_k = 6. For an A whose rows are strided (a transposed operand, as in a weight
+// gradient g^T x): read in place, every step of a tile would touch a new line, often a new page.
+template <typename T>
+void pack_row_block(int64_t m0, int64_t m1, int64_t k0, int64_t depth, const T* A, int64_t a_m, int64_t a_k,
+                    T* block) {
+  for (int64_t m = m0; m < m1; m += 6) {
+    const int64_t rows = std::min<int64_t>(6, m1 - m);
+    T* panel = block + (m - m0) * depth;
+    for (int64_t k = 0; k < depth; ++k) {
+      const T* a = A + m * a_m + (k0 + k) * a_k;
+      for (int64_t r = 0; r < rows; ++r) panel[k * 6 + r] = a[r * a_m];
+    }
+  }
+}
+
 // C (M x N, row stride ldc) = A (M x K) * B (K x N), A and B strided as in
-// gemm_tile and pack_panels, for products too large for one thread. B is taken
-// a group of panels at a time (about 4 MiB, so a group stays in L3 and the
-// packing buffer stays small however wide B is): the group is packed in
-// parallel, then its (row block, panel) pieces run in parallel, row-block-major
-// so a thread keeps its block of A in L2 across the group's panels, and A is
-// read from memory once per group however tall it is. K is split into depth blocks
-// whose partial sums are added to C: a depth block of the panel stays in L1,
-// and each output is a sum of short sums, whose rounding error grows with the
-// block depth rather than with K. epilogue(C_rows, rows, n0, cols) runs on each
-// finished piece while it is in cache (bias + activation).
+// gemm_tile and pack_panels, for products too large for one thread. K is taken a
+// chunk at a time, and within it B a group of panels at a time (about 4 MiB, so a
+// group stays in L3 and the packing buffer stays small however wide or deep B is):
+// the group is packed in parallel, then its (row block, panel) pieces run in
+// parallel, row-block-major. A thread takes its pieces a run at a time, the run
+// sharing one row block: it walks the chunk in depth blocks and multiplies each
+// depth block of A (in L2, packed first where A's rows are strided) by every panel
+// of the run, so A is read from memory once per group. A depth block of the panel
+// stays in L1, and each output is a sum of short sums, whose rounding error grows
+// with the block depth rather than with K. epilogue(C_rows, rows, n0, cols) runs on
+// each finished piece while it is in cache (bias + activation).
 template <typename T, typename Epilogue>
 void matmul(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_m, int64_t a_k, const T* B, int64_t ldb,
             int64_t b_n, T* C, int64_t ldc, const Epilogue& epilogue) {
   constexpr int64_t NR = panel_width<T>();
   constexpr int64_t kRowBlock = 96;     // rows per piece: 16 register tiles
   constexpr int64_t kDepthBlock = 256;  // 32 KiB of a float panel; as fast as unblocked within 10%
+  constexpr int64_t kChunkDepth = 4 * kDepthBlock;  // a group then spans 1024 float columns
   constexpr int64_t kGroupBytes = int64_t(4) << 20;
-  const int64_t panel_size = std::max<int64_t>(K, 1) * NR;
+  const bool pack_a = a_k != 1;
+  const int64_t panel_size = std::clamp<int64_t>(K, 1, kChunkDepth) * NR;
   const int64_t panels = (N + NR - 1) / NR, row_blocks = (M + kRowBlock - 1) / kRowBlock;
   // at least a panel per thread: a deep B (a backward's grad_x over a 50k vocabulary) must not serialize
   const int64_t group = std::clamp<int64_t>(kGroupBytes / (panel_size * int64_t(sizeof(T))),
                                             std::min<int64_t>(panels, at::get_num_threads()), std::max<int64_t>(panels, 1));
   std::unique_ptr<T[]> packed(new T[group * panel_size]);  // every element is written by pack_panel
-  for (int64_t g0 = 0; g0 < panels; g0 += group) {
-    const int64_t g1 = std::min(panels, g0 + group);
-    at::parallel_for(g0, g1, 1, [&](int64_t p0, int64_t p1) {
-      for (int64_t p = p0; p < p1; ++p) pack_panel(p, K, N, B, ldb, b_n, packed.get() + (p - g0) * panel_size);
-    });
-    at::parallel_for(0, (g1 - g0) * row_blocks, 1, [&](int64_t begin, int64_t end) {
-      for (int64_t piece = begin; piece < end; ++piece) {
-        const int64_t p = g0 + piece % (g1 - g0), n0 = p * NR, cols = std::min(NR, N - n0);
-        const int64_t m0 = (piece / (g1 - g0)) * kRowBlock, m1 = std::min(M, m0 + kRowBlock);
-        for (int64_t k0 = 0; k0 < K || k0 == 0; k0 += kDepthBlock) {  // K = 0 still stores zeros
-          const int64_t depth = std::min(kDepthBlock, K - k0);
-          const T* panel = packed.get() + (p - g0) * panel_size + k0 * NR;
-          for (int64_t m = m0; m < m1; m += 6) {
-            gemm_block(std::min<int64_t>(6, m1 - m), cols, depth, A + m * a_m + k0 * a_k, a_m, a_k, panel, NR,
-                       C + m * ldc + n0, ldc, k0 > 0);
-          }
+  for (int64_t kc = 0; kc < K || kc == 0; kc += kChunkDepth) {  // K = 0 still stores zeros
+    const int64_t chunk_end = std::min(K, kc + kChunkDepth);
+    for (int64_t g0 = 0; g0 < panels; g0 += group) {
+      const int64_t g1 = std::min(panels, g0 + group), width = g1 - g0;
+      at::parallel_for(g0, g1, 1, [&](int64_t p0, int64_t p1) {
+        for (int64_t p = p0; p < p1; ++p) {
+          pack_panel(p, chunk_end - kc, N, B + kc * ldb, ldb, b_n, packed.get() + (p - g0) * panel_size);
         }
-        epilogue(C + m0 * ldc + n0, m1 - m0, n0, cols);
-      }
-    });
+      });
+      at::parallel_for(0, width * row_blocks, 1, [&](int64_t begin, int64_t end) {
+        std::unique_ptr<T[]> a_block(pack_a ? new T[kRowBlock * kDepthBlock] : nullptr);
+        for (int64_t run = begin; run < end;) {
+          const int64_t block = run / width, run_end = std::min(end, (block + 1) * width);
+          const int64_t m0 = block * kRowBlock, m1 = std::min(M, m0 + kRowBlock);
+          for (int64_t k0 = kc; k0 < chunk_end || k0 == 0; k0 += kDepthBlock) {
+            const int64_t depth = std::min(kDepthBlock, chunk_end - k0);
+            if (pack_a) pack_row_block(m0, m1, k0, depth, A, a_m, a_k, a_block.get());
+            for (int64_t piece = run; piece < run_end; ++piece) {
+              const int64_t n0 = (g0 + piece % width) * NR, cols = std::min(NR, N - n0);
+              const T* panel = packed.get() + (n0 / NR - g0) * panel_size + (k0 - kc) * NR;
+              for (int64_t m = m0; m < m1; m += 6) {
+                const T* a = pack_a ? a_block.get() + (m - m0) * depth : A + m * a_m + k0 * a_k;
+                gemm_block(std::min<int64_t>(6, m1 - m), cols, depth, a, pack_a ? 1 : a_m, pack_a ? 6 : a_k, panel,
+                           NR, C + m * ldc + n0, ldc, k0 > 0);
+              }
+              if (k0 + kDepthBlock >= K) epilogue(C + m0 * ldc + n0, m1 - m0, n0, cols);
+            }
+          }
+          run = run_end;
+        }
+      });
+    }
   }
 }
 
-// a (M x K) * b (K x N), 2-D float or double tensors of any strides, on matmul(): the
-// GEMMs of the backward passes. A transposed a is copied once: read in place, its
-// rows would be far apart and every step of a tile would touch a new page.
+// a (M x K) * b (K x N), 2-D float or double tensors, on matmul(): the GEMMs of the
+// backward passes. Either operand is read in place when one of its strides is 1, as
+// a transpose's is (matmul packs both): a copy of a weight gradient's g^T would cost
+// as much as the product.
 inline at::Tensor mm(const at::Tensor& a, const at::Tensor& b) {
-  const at::Tensor ac = a.contiguous(), bc = b.contiguous();
+  auto unit_strided = [](const at::Tensor& t) { return t.stride(0) == 1 || t.stride(1) == 1 ? t : t.contiguous(); };
+  const at::Tensor ac = unit_strided(a), bc = unit_strided(b);
   const int64_t M = a.size(0), K = a.size(1), N = b.size(1);
   at::Tensor c = at::empty({M, N}, a.options());
   AT_DISPATCH_FLOATING_TYPES(a.scalar_type(), "zoo_mm", [&] {
-    matmul<scalar_t>(M, N, K, ac.const_data_ptr<scalar_t>(), K, 1, bc.const_data_ptr<scalar_t>(), N, 1,
-                     c.mutable_data_ptr<scalar_t>(), N, [](scalar_t*, int64_t, int64_t, int64_t) {});
+    matmul<scalar_t>(M, N, K, ac.const_data_ptr<scalar_t>(), ac.stride(0), ac.stride(1), bc.const_data_ptr<scalar_t>(),
+                     bc.stride(0), bc.stride(1), c.mutable_data_ptr<scalar_t>(), N,
+                     [](scalar_t*, int64_t, int64_t, int64_t) {});
   });
   return c;
 }

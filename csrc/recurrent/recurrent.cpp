@@ -31,6 +31,15 @@ Vectorized<T> sigmoid(Vectorized<T> x) {
   return Vectorized<T>(T(1)) / (Vectorized<T>(T(1)) + (Vectorized<T>(T(0)) - x).exp());
 }
 
+// tanh(x) = 2 sigmoid(2x) - 1: one exp and a division, cheaper than Sleef's tanh (an LSTM
+// step's gate math is a fifth of it; T100 B32 H256's layer went from 12.0 to 10.8 ms). Its
+// error is about an ulp of 1, absolute, where tanh's is relative; exact at the tails, where
+// exp overflowing to inf gives -1.
+template <typename T>
+Vectorized<T> tanh_by_sigmoid(Vectorized<T> x) {
+  return Vectorized<T>(T(2)) * sigmoid(x + x) - Vectorized<T>(T(1));
+}
+
 // Calls f(j, count) over [j0, j1) in vector-sized pieces (the last one partial).
 template <typename T, typename F>
 void for_vectors(int64_t j0, int64_t j1, F f) {
@@ -115,9 +124,9 @@ void lstm_forward(const Shape& s, const T* xp, const T* w_hh, const T* h0, const
         const T* p = pre.data() + b * G4;
         for_vectors<T>(j0, j1, [&](int64_t j, int64_t n) {
           auto gate = [&](int64_t g) { return Vec::loadu(x + g * H + j, n) + Vec::loadu(p + g * H + j, n); };
-          const Vec i = sigmoid(gate(0)), f = sigmoid(gate(1)), gg = gate(2).tanh(), o = sigmoid(gate(3));
+          const Vec i = sigmoid(gate(0)), f = sigmoid(gate(1)), gg = tanh_by_sigmoid(gate(2)), o = sigmoid(gate(3));
           const Vec c_new = f * Vec::loadu(c.data() + b * H + j, n) + i * gg;
-          const Vec h_new = o * c_new.tanh();
+          const Vec h_new = o * tanh_by_sigmoid(c_new);
           if (gates != nullptr) {
             T* gt = gates + row * G4;
             i.store(gt + j, n), f.store(gt + H + j, n), gg.store(gt + 2 * H + j, n), o.store(gt + 3 * H + j, n);
@@ -156,7 +165,7 @@ void lstm_backward(const Shape& s, const T* gout, const T* ghn, const T* gcn, co
           const Vec one(T(1));
           const Vec i = Vec::loadu(gt + j, n), f = Vec::loadu(gt + H + j, n);
           const Vec gg = Vec::loadu(gt + 2 * H + j, n), o = Vec::loadu(gt + 3 * H + j, n);
-          const Vec tc = Vec::loadu(cells + row * H + j, n).tanh();
+          const Vec tc = tanh_by_sigmoid(Vec::loadu(cells + row * H + j, n));
           const Vec dh_t = Vec::loadu(gout + row * H + j, n) + Vec::loadu(dh.data() + b * H + j, n);
           const Vec dct = Vec::loadu(dc.data() + b * H + j, n) + dh_t * o * (one - tc * tc);
           (dct * f).store(dc.data() + b * H + j, n);
@@ -198,7 +207,7 @@ void gru_forward(const Shape& s, const T* xp, const T* w_hh, const T* b_hh, cons
           const Vec r = sigmoid(Vec::loadu(x + j, n) + hidden(0));
           const Vec z = sigmoid(Vec::loadu(x + H + j, n) + hidden(1));
           const Vec hn_part = hidden(2);
-          const Vec nn = (Vec::loadu(x + 2 * H + j, n) + r * hn_part).tanh();
+          const Vec nn = tanh_by_sigmoid(Vec::loadu(x + 2 * H + j, n) + r * hn_part);
           const Vec h_new = (Vec(T(1)) - z) * nn + z * Vec::loadu(h.data() + b * H + j, n);
           if (gates != nullptr) {  // r, z, n and the hidden part of n, for the backward
             T* gt = gates + row * 4 * H;
@@ -274,7 +283,7 @@ void rnn_forward(const Shape& s, const T* xp, const T* w_hh, const T* h0, const 
         }
         for_vectors<T>(j0, j1, [&](int64_t j, int64_t n) {
           const Vec z = Vec::loadu(xp + row * H + j, n) + Vec::loadu(pre.data() + b * H + j, n);
-          const Vec h_new = Relu ? at::vec::maximum(z, Vec(T(0))) : z.tanh();
+          const Vec h_new = Relu ? at::vec::maximum(z, Vec(T(0))) : tanh_by_sigmoid(z);
           h_new.store(h_next.data() + b * H + j, n), h_new.store(out + row * H + j, n);
         });
       }
@@ -312,12 +321,15 @@ void rnn_backward(const Shape& s, const T* gout, const T* ghn, const T* w_hh, co
   std::copy(dh.begin(), dh.end(), gh0);
 }
 
-// grad W_hh = sum over steps of dpre_t^T h_{t-1}: one GEMM over all T*B rows, as the
-// input projection is one GEMM in the forward.
+// grad W_hh = sum over steps of dpre_t^T h_{t-1}: one GEMM over the (T-1)*B rows whose
+// h_{t-1} is in `out`, plus step 0's with h0, as the input projection is one GEMM in the forward.
 at::Tensor weight_gradient(const at::Tensor& dpre, const at::Tensor& h0, const at::Tensor& out) {
-  const int64_t T = out.size(0);
-  const at::Tensor h_prev = at::cat({h0.unsqueeze(0), out.narrow(0, 0, std::max<int64_t>(T - 1, 0))}).narrow(0, 0, T);
-  return zoo::mm(dpre.reshape({-1, dpre.size(2)}).t(), h_prev.reshape({-1, h0.size(1)}));
+  const int64_t T = out.size(0), B = h0.size(0), H = h0.size(1);
+  const at::Tensor rows = dpre.reshape({T * B, dpre.size(2)});
+  if (T == 0) return at::zeros({dpre.size(2), H}, dpre.options());
+  at::Tensor grad = zoo::mm(rows.narrow(0, 0, B).t(), h0);
+  if (T > 1) grad += zoo::mm(rows.narrow(0, B, (T - 1) * B).t(), out.reshape({T * B, H}).narrow(0, 0, (T - 1) * B));
+  return grad;
 }
 
 const int64_t* lengths_ptr(const std::optional<at::Tensor>& lengths, at::Tensor& holder) {

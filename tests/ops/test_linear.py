@@ -16,7 +16,8 @@ from ..conftest import CUDA, DEVICES, assert_compiles_and_exports
 
 # (x shape, out_features): both kernel paths (x up to 1 MiB takes the dot-product path, larger x the
 # packed GEMM), odd sizes that leave partial vectors, tiles and panels, depth past one 256-deep block,
-# one row, 3-D input, and the empty cases.
+# one row, 3-D input, and the empty cases. The backward's GEMMs read g^T in place (packed per row block);
+# (200, 1100) x 1030 takes them past one 1024-deep chunk of K and one 4 MiB group of panels.
 SHAPES = [
     ((1, 1), 1),
     ((7, 97), 33),
@@ -25,6 +26,7 @@ SHAPES = [
     ((700, 131), 67),  # 367 KB of float64 x: dot path
     ((301, 517), 45),  # 1.2 MB of float64 x, 0.6 MB of float32: packed path for float64 only
     ((1100, 300), 70),  # packed path in both dtypes
+    ((200, 1100), 1030),
     ((0, 8), 4),
     ((5, 0), 3),
     ((4, 6), 0),

@@ -212,9 +212,17 @@ def _check_trained(ctx, op: str) -> None:
                            "call it with training=True to differentiate it")
 
 
+def _saves_for_backward(ctx, *saved_outputs) -> None:
+    """The outputs kept only for the backward take no gradient, and none is made of zeros for them:
+    materialised, an LSTM's (T, B, 4H) gates would cost a zero fill as large as the gates at every backward."""
+    ctx.mark_non_differentiable(*saved_outputs)
+    ctx.set_materialize_grads(False)
+
+
 def _setup_lstm(ctx, inputs, output):
     _, w_hh, h0, c0, lengths, ctx.training = inputs
     out, _, _, cells, gates = output
+    _saves_for_backward(ctx, cells, gates)
     ctx.save_for_backward(w_hh, h0, c0, lengths, out, cells, gates)
 
 
@@ -230,6 +238,7 @@ def _backward_lstm(ctx, grad_out, grad_h_n, grad_c_n, _grad_cells, _grad_gates):
 def _setup_gru(ctx, inputs, output):
     _, w_hh, b_hh, h0, lengths, ctx.training = inputs
     out, _, gates = output
+    _saves_for_backward(ctx, gates)
     ctx.save_for_backward(w_hh, b_hh, h0, lengths, out, gates)
 
 
