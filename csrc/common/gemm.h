@@ -226,6 +226,8 @@ void matmul(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_m, int64_t a_
   const bool pack_a = a_k != 1;
   const int64_t panel_size = std::clamp<int64_t>(K, 1, kChunkDepth) * NR;
   const int64_t panels = (N + NR - 1) / NR, row_blocks = (M + kRowBlock - 1) / kRowBlock;
+  // rows split evenly over the blocks (a multiple of 6 each): 128 rows as 96 + 32 would leave one thread a third of the work
+  const int64_t row_block = ((M + row_blocks - 1) / std::max<int64_t>(row_blocks, 1) + 5) / 6 * 6;
   // at least a panel per thread: a deep B (a backward's grad_x over a 50k vocabulary) must not serialize
   const int64_t group = std::clamp<int64_t>(kGroupBytes / (panel_size * int64_t(sizeof(T))),
                                             std::min<int64_t>(panels, at::get_num_threads()), std::max<int64_t>(panels, 1));
@@ -243,7 +245,7 @@ void matmul(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_m, int64_t a_
         std::unique_ptr<T[]> a_block(pack_a ? new T[kRowBlock * kDepthBlock] : nullptr);
         for (int64_t run = begin; run < end;) {
           const int64_t block = run / width, run_end = std::min(end, (block + 1) * width);
-          const int64_t m0 = block * kRowBlock, m1 = std::min(M, m0 + kRowBlock);
+          const int64_t m0 = block * row_block, m1 = std::min(M, m0 + row_block);
           for (int64_t k0 = kc; k0 < chunk_end || k0 == 0; k0 += kDepthBlock) {
             const int64_t depth = std::min(kDepthBlock, chunk_end - k0);
             if (pack_a) pack_row_block(m0, m1, k0, depth, A, a_m, a_k, a_block.get());

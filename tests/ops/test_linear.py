@@ -14,18 +14,19 @@ from zoo.tolerances import tolerance
 
 from ..conftest import CUDA, DEVICES, assert_compiles_and_exports
 
-# (x shape, out_features): both kernel paths (x up to 1 MiB takes the dot-product path, larger x the
-# packed GEMM), odd sizes that leave partial vectors, tiles and panels, depth past one 256-deep block,
-# one row, 3-D input, and the empty cases. The backward's GEMMs read g^T in place (packed per row block);
-# (200, 1100) x 1030 takes them past one 1024-deep chunk of K and one 4 MiB group of panels.
+# (x shape, out_features): both kernel paths (up to 8 rows, or 64 rows of at least 512 features, in
+# at most 1 MiB take the dot-product path; the rest the packed GEMM), odd sizes that leave partial
+# vectors, tiles and panels, depth past one 256-deep block, one row, 3-D input, and the empty cases.
+# The backward's GEMMs read g^T in place (packed per row block); (200, 1100) x 1030 takes them past
+# one 1024-deep chunk of K and one 4 MiB group of panels.
 SHAPES = [
     ((1, 1), 1),
-    ((7, 97), 33),
-    ((2, 5, 64), 130),
+    ((7, 97), 33),  # dot path
+    ((2, 5, 64), 130),  # 10 shallow rows: packed path
     ((3, 1029), 5),
-    ((700, 131), 67),  # 367 KB of float64 x: dot path
-    ((301, 517), 45),  # 1.2 MB of float64 x, 0.6 MB of float32: packed path for float64 only
-    ((1100, 300), 70),  # packed path in both dtypes
+    ((61, 517), 45),  # deep rows: dot path
+    ((301, 517), 45),  # 301 rows: packed path
+    ((1100, 300), 70),
     ((200, 1100), 1030),
     ((0, 8), 4),
     ((5, 0), 3),
