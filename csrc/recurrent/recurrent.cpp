@@ -49,11 +49,18 @@ void for_vectors(int64_t j0, int64_t j1, F f) {
 
 bool active(const int64_t* lengths, int64_t t, int64_t b) { return lengths == nullptr || t < lengths[b]; }
 
-// Runs f(j0, j1) in parallel over hidden units, split at panel boundaries.
+// Multiply-adds of a step's hidden projection below which it runs on one thread: waking the
+// others costs more than they save (T20 B1 H64's LSTM layer: 46 us on 2 threads, 34 on one).
+constexpr int64_t kMinParallelStep = int64_t(1) << 17;
+
+// Runs f(j0, j1) over a step's hidden units, split at panel boundaries; in parallel when the
+// step's hidden projection (B x H by H x `columns`, gates * H) is large enough.
 template <typename T, typename F>
-void for_hidden_panels(int64_t H, F f) {
+void for_hidden_panels(const Shape& s, int64_t columns, F f) {
   constexpr int64_t NR = panel_width<T>();
-  at::parallel_for(0, (H + NR - 1) / NR, 1, [&](int64_t p0, int64_t p1) { f(p0 * NR, std::min(H, p1 * NR)); });
+  const int64_t panels = (s.H + NR - 1) / NR;
+  const int64_t grain = s.B * columns * s.H < kMinParallelStep ? panels : 1;
+  at::parallel_for(0, panels, grain, [&](int64_t p0, int64_t p1) { f(p0 * NR, std::min(s.H, p1 * NR)); });
 }
 
 // W_hh^T (H x G*H) packed per gate block, read at every step of the forward.
@@ -82,7 +89,7 @@ template <typename T>
 void backprop_hidden(const Shape& s, int64_t width, const T* dpre, const std::vector<T>& w_packed,
                      const int64_t* len, int64_t t, const T* direct, const std::vector<T>& dh,
                      std::vector<T>& dh_next) {
-  for_hidden_panels<T>(s.H, [&](int64_t j0, int64_t j1) {
+  for_hidden_panels<T>(s, width, [&](int64_t j0, int64_t j1) {
     gemm_panels<T>(s.B, j0, j1, width, dpre, width, 1, w_packed.data(), dh_next.data(), s.H, false);
     for (int64_t b = 0; b < s.B; ++b) {
       for (int64_t j = b * s.H + j0; j < b * s.H + j1; ++j) {
@@ -111,7 +118,7 @@ void lstm_forward(const Shape& s, const T* xp, const T* w_hh, const T* h0, const
   const auto packs = pack_gate_blocks(w_hh, 4, H);
   std::vector<T> h(h0, h0 + B * H), h_next(B * H), c(c0, c0 + B * H), pre(B * G4);
   for (int64_t t = 0; t < s.T; ++t) {
-    for_hidden_panels<T>(H, [&](int64_t j0, int64_t j1) {
+    for_hidden_panels<T>(s, G4, [&](int64_t j0, int64_t j1) {
       hidden_projection(s, packs, h.data(), j0, j1, pre.data());
       for (int64_t b = 0; b < B; ++b) {
         const int64_t row = t * B + b;
@@ -151,7 +158,7 @@ void lstm_backward(const Shape& s, const T* gout, const T* ghn, const T* gcn, co
   const std::vector<T> w_packed = pack_panels(G4, H, w_hh, H);
   std::vector<T> dh(ghn, ghn + B * H), dh_next(B * H), dc(gcn, gcn + B * H);
   for (int64_t t = s.T - 1; t >= 0; --t) {
-    for_hidden_panels<T>(H, [&](int64_t j0, int64_t j1) {
+    for_hidden_panels<T>(s, G4, [&](int64_t j0, int64_t j1) {
       for (int64_t b = 0; b < B; ++b) {
         const int64_t row = t * B + b;
         T* d = gxp + row * G4;
@@ -192,7 +199,7 @@ void gru_forward(const Shape& s, const T* xp, const T* w_hh, const T* b_hh, cons
   const auto packs = pack_gate_blocks(w_hh, 3, H);
   std::vector<T> h(h0, h0 + B * H), h_next(B * H), pre(B * G3);
   for (int64_t t = 0; t < s.T; ++t) {
-    for_hidden_panels<T>(H, [&](int64_t j0, int64_t j1) {
+    for_hidden_panels<T>(s, G3, [&](int64_t j0, int64_t j1) {
       hidden_projection(s, packs, h.data(), j0, j1, pre.data());
       for (int64_t b = 0; b < B; ++b) {
         const int64_t row = t * B + b;
@@ -231,7 +238,7 @@ void gru_backward(const Shape& s, const T* gout, const T* ghn, const T* w_hh, co
   const std::vector<T> w_packed = pack_panels(G3, H, w_hh, H);
   std::vector<T> dh(ghn, ghn + B * H), dh_next(B * H), direct(B * H);
   for (int64_t t = s.T - 1; t >= 0; --t) {
-    for_hidden_panels<T>(H, [&](int64_t j0, int64_t j1) {
+    for_hidden_panels<T>(s, G3, [&](int64_t j0, int64_t j1) {
       for (int64_t b = 0; b < B; ++b) {
         const int64_t row = t * B + b;
         T* d = gxp + row * G3;
@@ -273,7 +280,7 @@ void rnn_forward(const Shape& s, const T* xp, const T* w_hh, const T* h0, const 
   const auto packs = pack_gate_blocks(w_hh, 1, H);
   std::vector<T> h(h0, h0 + B * H), h_next(B * H), pre(B * H);
   for (int64_t t = 0; t < s.T; ++t) {
-    for_hidden_panels<T>(H, [&](int64_t j0, int64_t j1) {
+    for_hidden_panels<T>(s, H, [&](int64_t j0, int64_t j1) {
       hidden_projection(s, packs, h.data(), j0, j1, pre.data());
       for (int64_t b = 0; b < B; ++b) {
         const int64_t row = t * B + b;
@@ -301,7 +308,7 @@ void rnn_backward(const Shape& s, const T* gout, const T* ghn, const T* w_hh, co
   const std::vector<T> w_packed = pack_panels(H, H, w_hh, H);
   std::vector<T> dh(ghn, ghn + B * H), dh_next(B * H);
   for (int64_t t = s.T - 1; t >= 0; --t) {
-    for_hidden_panels<T>(H, [&](int64_t j0, int64_t j1) {
+    for_hidden_panels<T>(s, H, [&](int64_t j0, int64_t j1) {
       for (int64_t b = 0; b < B; ++b) {
         const int64_t row = t * B + b;
         if (!active(len, t, b)) {

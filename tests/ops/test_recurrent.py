@@ -27,6 +27,7 @@ CONFIGS = [
     dict(input_size=4, hidden_size=7, num_layers=2, bidirectional=True),
     dict(input_size=3, hidden_size=5, num_layers=3, batch_first=True, bias=False),
     dict(input_size=6, hidden_size=33, num_layers=2, bidirectional=True, batch_first=True),  # odd hidden size
+    dict(input_size=6, hidden_size=224),  # steps large enough to split over threads (B * gates * H * H >= 2**17)
 ]
 
 
