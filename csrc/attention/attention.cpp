@@ -21,6 +21,7 @@
 
 #include "attention/attention.h"
 #include "common/gemm.h"
+#include "common/huge_pages.h"
 
 namespace zoo::attention {
 namespace {
@@ -327,7 +328,7 @@ std::tuple<at::Tensor, at::Tensor> attention_forward_cpu(const at::Tensor& q, co
   check_cpu_dtype("attention", "query", q);
   // out is laid out (B, Lq, Hq, Dv), as PyTorch's CPU flash attention lays out its
   // own: merging the heads for the output projection is then a free view.
-  at::Tensor out = at::empty({s.B, s.Lq, s.Hq, s.Dv}, q.options()).transpose(1, 2);
+  at::Tensor out = zoo::empty_output({s.B, s.Lq, s.Hq, s.Dv}, q.options()).transpose(1, 2);
   at::Tensor lse = at::empty({s.B, s.Hq, s.Lq}, q.options());
   AT_DISPATCH_FLOATING_TYPES(q.scalar_type(), "attention_forward_cpu", [&] {
     forward_kernel<scalar_t>(s, rows_of<const scalar_t>(with_contiguous_rows(q)),
@@ -346,8 +347,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> attention_backward_cpu(
   check_backward_args(grad_out, out, lse, s);
   check_cpu_dtype("attention", "query", q);
   // the gradients are contiguous, as the fake kernel says
-  at::Tensor dq = at::zeros(q.sizes(), q.options()), dk = at::empty(k.sizes(), k.options());
-  at::Tensor dv = at::empty(v.sizes(), v.options());
+  at::Tensor dq = zoo::empty_output(q.sizes(), q.options()).zero_(), dk = zoo::empty_output(k.sizes(), k.options());
+  at::Tensor dv = zoo::empty_output(v.sizes(), v.options());
   const at::Tensor lc = lse.contiguous();
   AT_DISPATCH_FLOATING_TYPES(q.scalar_type(), "attention_backward_cpu", [&] {
     backward_kernel<scalar_t>(s, rows_of<const scalar_t>(with_contiguous_rows(q)),

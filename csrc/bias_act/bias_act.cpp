@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "bias_act/bias_act.h"
+#include "common/huge_pages.h"
 
 namespace zoo::bias_act {
 namespace {
@@ -70,7 +71,7 @@ at::Tensor bias_act_cpu(const at::Tensor& x, const std::optional<at::Tensor>& bi
   const Layout l = check_args(x, bias, act, dim);
   const at::Tensor xc = x.contiguous();
   const at::Tensor bc = bias.has_value() ? bias->contiguous() : at::Tensor();
-  at::Tensor y = at::empty_like(xc);
+  at::Tensor y = zoo::empty_output(xc.sizes(), xc.options());
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "bias_act_cpu", [&] {
     const scalar_t* xp = xc.const_data_ptr<scalar_t>();
     const scalar_t* bp = bc.defined() ? bc.const_data_ptr<scalar_t>() : nullptr;
@@ -145,7 +146,7 @@ std::tuple<at::Tensor, at::Tensor> bias_act_backward_cpu(
   const at::Tensor xc = x.contiguous();
   const at::Tensor gc = grad.contiguous();
   const at::Tensor bc = bias.has_value() ? bias->contiguous() : at::Tensor();
-  at::Tensor gx = at::empty_like(xc);
+  at::Tensor gx = zoo::empty_output(xc.sizes(), xc.options());
   const bool want_gb = compute_bias_grad && bc.defined();
   at::Tensor gb = want_gb ? at::empty_like(bc) : at::empty({0}, x.options());
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "bias_act_backward_cpu", [&] {

@@ -14,6 +14,8 @@
 #include <memory>
 #include <vector>
 
+#include "common/huge_pages.h"
+
 namespace zoo {
 
 using at::vec::Vectorized;
@@ -275,7 +277,7 @@ inline at::Tensor mm(const at::Tensor& a, const at::Tensor& b) {
   auto unit_strided = [](const at::Tensor& t) { return t.stride(0) == 1 || t.stride(1) == 1 ? t : t.contiguous(); };
   const at::Tensor ac = unit_strided(a), bc = unit_strided(b);
   const int64_t M = a.size(0), K = a.size(1), N = b.size(1);
-  at::Tensor c = at::empty({M, N}, a.options());
+  at::Tensor c = empty_output({M, N}, a.options());
   AT_DISPATCH_FLOATING_TYPES(a.scalar_type(), "zoo_mm", [&] {
     matmul<scalar_t>(M, N, K, ac.const_data_ptr<scalar_t>(), ac.stride(0), ac.stride(1), bc.const_data_ptr<scalar_t>(),
                      bc.stride(0), bc.stride(1), c.mutable_data_ptr<scalar_t>(), N,

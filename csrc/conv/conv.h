@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "common/checks.h"
+#include "common/huge_pages.h"
 
 namespace zoo::conv {
 
@@ -198,7 +199,7 @@ at::Tensor make_result(int64_t N, int64_t channels, const Dims& size, const at::
   const auto layout = !is_channels_last(like) ? at::MemoryFormat::Contiguous
                       : rank == 4             ? at::MemoryFormat::ChannelsLast
                                               : at::MemoryFormat::ChannelsLast3d;
-  at::Tensor result = at::empty(shape, like.options().memory_format(layout));
+  at::Tensor result = empty_output(shape, like.options().memory_format(layout));
   at::Tensor view = result;
   while (view.dim() < 5) view = view.unsqueeze(2);
   if (view.is_contiguous(at::MemoryFormat::ChannelsLast3d)) {

@@ -22,6 +22,7 @@
 #include "common/checks.h"
 #include "common/column_sums.h"
 #include "common/gemm.h"
+#include "common/huge_pages.h"
 #include "common/optional_tensor.h"
 #include "linear/ops.h"
 
@@ -113,7 +114,7 @@ struct CpuKernels {
                             Activation act) {
     const at::Tensor w = weight.contiguous();
     const int64_t M = x2.size(0), N = w.size(0), K = w.size(1);
-    at::Tensor y = at::empty({M, N}, x2.options());
+    at::Tensor y = empty_output({M, N}, x2.options());
     AT_DISPATCH_FLOATING_TYPES(x2.scalar_type(), "zoo_linear", [&] {
       forward_kernel<scalar_t>(M, N, K, x2.const_data_ptr<scalar_t>(), w.const_data_ptr<scalar_t>(),
                                data_or_null<scalar_t>(bias), act,

@@ -12,6 +12,7 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <initializer_list>
 #include <vector>
 
 #include "common/gemm.h"
@@ -82,14 +83,30 @@ void skip_row(const Shape& s, int64_t b, int64_t row, int64_t j0, int64_t j1, in
   std::copy(h + b * s.H + j0, h + b * s.H + j1, h_next + b * s.H + j0);
 }
 
-// dh_{t-1} = dpre_t (B x width) * W_hh (+ direct, the GRU's z * dh term) over all hidden units;
-// rows past their length at step t keep dh unchanged.
+// One term of dh_{t-1}: a step's rows of a gate gradient (B x depth, rows ld apart) times the
+// rows of W_hh it multiplies, packed.
 template <typename T>
-void backprop_hidden(const Shape& s, int64_t width, const T* dpre, const std::vector<T>& w_packed,
-                     const int64_t* len, int64_t t, const T* direct, const std::vector<T>& dh,
-                     std::vector<T>& dh_next) {
-  for_hidden_panels<T>(s, width, [&](int64_t j0, int64_t j1) {
-    gemm_panels<T>(s.B, j0, j1, width, dpre, width, 1, w_packed.data(), dh_next.data(), s.H, false);
+struct HiddenTerm {
+  const T* dpre;
+  int64_t ld;
+  int64_t depth;
+  const std::vector<T>& w_packed;
+};
+
+// dh_{t-1} = the sum of the terms dpre_t * W_hh (+ direct, the GRU's z * dh term) over all hidden
+// units; rows past their length at step t keep dh unchanged.
+template <typename T>
+void backprop_hidden(const Shape& s, std::initializer_list<HiddenTerm<T>> terms, const int64_t* len, int64_t t,
+                     const T* direct, const std::vector<T>& dh, std::vector<T>& dh_next) {
+  int64_t columns = 0;
+  for (const auto& term : terms) columns += term.depth;
+  for_hidden_panels<T>(s, columns, [&](int64_t j0, int64_t j1) {
+    bool accumulate = false;
+    for (const auto& term : terms) {
+      gemm_panels<T>(s.B, j0, j1, term.depth, term.dpre, term.ld, 1, term.w_packed.data(), dh_next.data(), s.H,
+                     accumulate);
+      accumulate = true;
+    }
     for (int64_t b = 0; b < s.B; ++b) {
       for (int64_t j = b * s.H + j0; j < b * s.H + j1; ++j) {
         dh_next[j] = !active(len, t, b) ? dh[j] : direct != nullptr ? dh_next[j] + direct[j] : dh_next[j];
@@ -182,7 +199,7 @@ void lstm_backward(const Shape& s, const T* gout, const T* ghn, const T* gcn, co
         });
       }
     });
-    backprop_hidden<T>(s, G4, gxp + t * B * G4, w_packed, len, t, nullptr, dh, dh_next);
+    backprop_hidden<T>(s, {{gxp + t * B * G4, G4, G4, w_packed}}, len, t, nullptr, dh, dh_next);
     std::swap(dh, dh_next);
   }
   std::copy(dh.begin(), dh.end(), gh0);
@@ -228,25 +245,24 @@ void gru_forward(const Shape& s, const T* xp, const T* w_hh, const T* b_hh, cons
   std::copy(h.begin(), h.end(), hn);
 }
 
-// dhw (T, B, 3H) receives the gradient of the hidden projection h W_hh^T + b_hh.
+// The gradient of the hidden projection h W_hh^T + b_hh is gxp's in its r and z blocks; its n block,
+// dn * r, goes to dnr (T, B, H).
 template <typename T>
 void gru_backward(const Shape& s, const T* gout, const T* ghn, const T* w_hh, const T* h0, const int64_t* len,
-                  const T* out, const T* gates, T* gxp, T* dhw, T* gh0) {
+                  const T* out, const T* gates, T* gxp, T* dnr, T* gh0) {
   using Vec = Vectorized<T>;
   const int64_t H = s.H, B = s.B, G3 = 3 * H;
-  const std::vector<T> w_packed = pack_panels(G3, H, w_hh, H);
+  const std::vector<T> w_rz = pack_panels(2 * H, H, w_hh, H), w_n = pack_panels(H, H, w_hh + 2 * H * H, H);
   std::vector<T> dh(ghn, ghn + B * H), dh_next(B * H), direct(B * H);
   for (int64_t t = s.T - 1; t >= 0; --t) {
     for_hidden_panels<T>(s, G3, [&](int64_t j0, int64_t j1) {
       for (int64_t b = 0; b < B; ++b) {
         const int64_t row = t * B + b;
         T* d = gxp + row * G3;
-        T* dw = dhw + row * G3;
+        T* dn_r = dnr + row * H;
         if (!active(len, t, b)) {
-          for (int64_t g = 0; g < 3; ++g) {
-            std::fill(d + g * H + j0, d + g * H + j1, T(0));
-            std::fill(dw + g * H + j0, dw + g * H + j1, T(0));
-          }
+          for (int64_t g = 0; g < 3; ++g) std::fill(d + g * H + j0, d + g * H + j1, T(0));
+          std::fill(dn_r + j0, dn_r + j1, T(0));
           continue;
         }
         const T* gt = gates + row * 4 * H;
@@ -260,12 +276,13 @@ void gru_backward(const Shape& s, const T* gout, const T* ghn, const T* w_hh, co
           const Vec dr_pre = dn_pre * hn_part * r * (one - r);
           const Vec dz_pre = dh_t * (Vec::loadu(h_prev + j, n) - nn) * z * (one - z);
           dr_pre.store(d + j, n), dz_pre.store(d + H + j, n), dn_pre.store(d + 2 * H + j, n);
-          dr_pre.store(dw + j, n), dz_pre.store(dw + H + j, n), (dn_pre * r).store(dw + 2 * H + j, n);
+          (dn_pre * r).store(dn_r + j, n);
           (dh_t * z).store(direct.data() + b * H + j, n);
         });
       }
     });
-    backprop_hidden<T>(s, G3, dhw + t * B * G3, w_packed, len, t, direct.data(), dh, dh_next);
+    backprop_hidden<T>(s, {{gxp + t * B * G3, G3, 2 * H, w_rz}, {dnr + t * B * H, H, H, w_n}}, len, t, direct.data(),
+                       dh, dh_next);
     std::swap(dh, dh_next);
   }
   std::copy(dh.begin(), dh.end(), gh0);
@@ -321,7 +338,7 @@ void rnn_backward(const Shape& s, const T* gout, const T* ghn, const T* w_hh, co
         });
       }
     });
-    backprop_hidden<T>(s, H, gxp + t * B * H, w_packed, len, t, nullptr, dh, dh_next);
+    backprop_hidden<T>(s, {{gxp + t * B * H, H, H, w_packed}}, len, t, nullptr, dh, dh_next);
     std::swap(dh, dh_next);
   }
   std::copy(dh.begin(), dh.end(), gh0);
@@ -329,6 +346,7 @@ void rnn_backward(const Shape& s, const T* gout, const T* ghn, const T* w_hh, co
 
 // grad W_hh = sum over steps of dpre_t^T h_{t-1}: one GEMM over the (T-1)*B rows whose
 // h_{t-1} is in `out`, plus step 0's with h0, as the input projection is one GEMM in the forward.
+// dpre (T, B, width) may be a slice of wider rows: it is read in place.
 at::Tensor weight_gradient(const at::Tensor& dpre, const at::Tensor& h0, const at::Tensor& out) {
   const int64_t T = out.size(0), B = h0.size(0), H = h0.size(1);
   const at::Tensor rows = dpre.reshape({T * B, dpre.size(2)});
@@ -351,7 +369,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> lstm_laye
   check_cell_state("lstm_layer", c0, h0);
   check_cpu_dtype("lstm_layer", "x_proj", x_proj);
   const at::Tensor x = x_proj.contiguous(), w = w_hh.contiguous(), h = h0.contiguous(), c = c0.contiguous();
-  at::Tensor out = at::empty({s.T, s.B, s.H}, x.options()), hn = at::empty_like(h), cn = at::empty_like(c);
+  at::Tensor out = empty_output({s.T, s.B, s.H}, x.options()), hn = at::empty_like(h), cn = at::empty_like(c);
   at::Tensor cells = saved_tensor(training, {s.T, s.B, s.H}, x.options());
   at::Tensor gates = saved_tensor(training, {s.T, s.B, 4 * s.H}, x.options());
   at::Tensor len_holder;
@@ -375,7 +393,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> lstm_layer_backward_c
   const at::Tensor go = grad_out.contiguous(), ghn = grad_hn.contiguous(), gcn = grad_cn.contiguous();
   const at::Tensor w = w_hh.contiguous(), h = h0.contiguous(), c = c0.contiguous();
   const at::Tensor o = out.contiguous(), cl = cells.contiguous(), g = gates.contiguous();
-  at::Tensor gxp = at::empty_like(g), gh0 = at::empty_like(h), gc0 = at::empty_like(c);
+  at::Tensor gxp = empty_output(g.sizes(), g.options()), gh0 = at::empty_like(h), gc0 = at::empty_like(c);
   at::Tensor len_holder;
   const int64_t* len = lengths_ptr(lengths, len_holder);
   AT_DISPATCH_FLOATING_TYPES(g.scalar_type(), "lstm_layer_backward_cpu", [&] {
@@ -395,7 +413,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> gru_layer_cpu(const at::Tensor& x
   check_gru_bias("gru_layer", b_hh, x_proj, s);
   check_cpu_dtype("gru_layer", "x_proj", x_proj);
   const at::Tensor x = x_proj.contiguous(), w = w_hh.contiguous(), bh = b_hh.contiguous(), h = h0.contiguous();
-  at::Tensor out = at::empty({s.T, s.B, s.H}, x.options()), hn = at::empty_like(h);
+  at::Tensor out = empty_output({s.T, s.B, s.H}, x.options()), hn = at::empty_like(h);
   at::Tensor gates = saved_tensor(training, {s.T, s.B, 4 * s.H}, x.options());
   at::Tensor len_holder;
   const int64_t* len = lengths_ptr(lengths, len_holder);
@@ -415,16 +433,19 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> gru_layer_backward_cp
   check_cpu_dtype("gru_layer_backward", "out", out);
   const at::Tensor go = grad_out.contiguous(), ghn = grad_hn.contiguous(), w = w_hh.contiguous();
   const at::Tensor h = h0.contiguous(), o = out.contiguous(), g = gates.contiguous();
-  at::Tensor gxp = at::empty({s.T, s.B, 3 * s.H}, o.options()), dhw = at::empty_like(gxp), gh0 = at::empty_like(h);
+  at::Tensor gxp = empty_output({s.T, s.B, 3 * s.H}, o.options()), dnr = empty_output({s.T, s.B, s.H}, o.options());
+  at::Tensor gh0 = at::empty_like(h);
   at::Tensor len_holder;
   const int64_t* len = lengths_ptr(lengths, len_holder);
   AT_DISPATCH_FLOATING_TYPES(o.scalar_type(), "gru_layer_backward_cpu", [&] {
     gru_backward<scalar_t>(s, go.const_data_ptr<scalar_t>(), ghn.const_data_ptr<scalar_t>(), w.const_data_ptr<scalar_t>(),
                            h.const_data_ptr<scalar_t>(), len, o.const_data_ptr<scalar_t>(), g.const_data_ptr<scalar_t>(),
-                           gxp.mutable_data_ptr<scalar_t>(), dhw.mutable_data_ptr<scalar_t>(),
+                           gxp.mutable_data_ptr<scalar_t>(), dnr.mutable_data_ptr<scalar_t>(),
                            gh0.mutable_data_ptr<scalar_t>());
   });
-  return {gxp, weight_gradient(dhw, h, o), dhw.sum({0, 1}), gh0};
+  const at::Tensor drz = gxp.narrow(2, 0, 2 * s.H);
+  return {gxp, at::cat({weight_gradient(drz, h, o), weight_gradient(dnr, h, o)}),
+          at::cat({drz.sum({0, 1}), dnr.sum({0, 1})}), gh0};
 }
 
 std::tuple<at::Tensor, at::Tensor> rnn_layer_cpu(const at::Tensor& x_proj, const at::Tensor& w_hh,
@@ -434,7 +455,7 @@ std::tuple<at::Tensor, at::Tensor> rnn_layer_cpu(const at::Tensor& x_proj, const
   const bool relu = parse_relu("rnn_layer", nonlinearity);
   check_cpu_dtype("rnn_layer", "x_proj", x_proj);
   const at::Tensor x = x_proj.contiguous(), w = w_hh.contiguous(), h = h0.contiguous();
-  at::Tensor out = at::empty({s.T, s.B, s.H}, x.options()), hn = at::empty_like(h);
+  at::Tensor out = empty_output({s.T, s.B, s.H}, x.options()), hn = at::empty_like(h);
   at::Tensor len_holder;
   const int64_t* len = lengths_ptr(lengths, len_holder);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "rnn_layer_cpu", [&] {
@@ -454,7 +475,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> rnn_layer_backward_cpu(
   check_cpu_dtype("rnn_layer_backward", "out", out);
   const at::Tensor go = grad_out.contiguous(), ghn = grad_hn.contiguous(), w = w_hh.contiguous();
   const at::Tensor h = h0.contiguous(), o = out.contiguous();
-  at::Tensor gxp = at::empty_like(o), gh0 = at::empty_like(h);
+  at::Tensor gxp = empty_output(o.sizes(), o.options()), gh0 = at::empty_like(h);
   at::Tensor len_holder;
   const int64_t* len = lengths_ptr(lengths, len_holder);
   AT_DISPATCH_FLOATING_TYPES(o.scalar_type(), "rnn_layer_backward_cpu", [&] {

@@ -16,6 +16,7 @@
 #include <string>
 
 #include "common/checks.h"
+#include "common/huge_pages.h"
 
 namespace zoo::recurrent {
 
@@ -54,7 +55,7 @@ inline Shape check_layer_args(const char* op, int64_t gates, const at::Tensor& x
 
 // A tensor the forward saves for the backward: `sizes` when training, else empty (see saved_data).
 inline at::Tensor saved_tensor(bool training, at::IntArrayRef sizes, const at::TensorOptions& options) {
-  return training ? at::empty(sizes, options) : at::empty({0}, options);
+  return training ? empty_output(sizes, options) : at::empty({0}, options);
 }
 
 // Where a kernel writes a saved tensor: null when it is empty, so nothing is written.
