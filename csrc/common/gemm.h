@@ -52,8 +52,23 @@ struct Tile {
       if constexpr (MR > 4) x = Vec(a[4 * a_m]), r40 = at::vec::fmadd(x, b0, r40), r41 = at::vec::fmadd(x, b1, r41);
       if constexpr (MR > 5) x = Vec(a[5 * a_m]), r50 = at::vec::fmadd(x, b0, r50), r51 = at::vec::fmadd(x, b1, r51);
     };
+    // One vector's columns alone (16-channel convs): only the first column's FMAs, not a
+    // second set against zeros that would halve the tile's speed.
+    auto step_one = [&](int64_t k, const Vec& b0) C10_ALWAYS_INLINE_ATTRIBUTE {
+      const T* a = A + k * a_k;
+      r00 = at::vec::fmadd(Vec(a[0]), b0, r00);
+      if constexpr (MR > 1) r10 = at::vec::fmadd(Vec(a[a_m]), b0, r10);
+      if constexpr (MR > 2) r20 = at::vec::fmadd(Vec(a[2 * a_m]), b0, r20);
+      if constexpr (MR > 3) r30 = at::vec::fmadd(Vec(a[3 * a_m]), b0, r30);
+      if constexpr (MR > 4) r40 = at::vec::fmadd(Vec(a[4 * a_m]), b0, r40);
+      if constexpr (MR > 5) r50 = at::vec::fmadd(Vec(a[5 * a_m]), b0, r50);
+    };
     if (n1 == V) {  // full tile: the hot path
       for (int64_t k = 0; k < K; ++k) step(k, Vec::loadu(B + k * ldb), Vec::loadu(B + k * ldb + V));
+    } else if (n1 == 0 && n0 == V) {
+      for (int64_t k = 0; k < K; ++k) step_one(k, Vec::loadu(B + k * ldb));
+    } else if (n1 == 0) {
+      for (int64_t k = 0; k < K; ++k) step_one(k, Vec::loadu(B + k * ldb, n0));
     } else {
       for (int64_t k = 0; k < K; ++k) {
         step(k, Vec::loadu(B + k * ldb, n0), n1 > 0 ? Vec::loadu(B + k * ldb + V, n1) : Vec(T(0)));

@@ -173,11 +173,12 @@ inline Columns columns(const Shape& s, int64_t q) {
   return {off, std::max<int64_t>(0, ceil_div(-off, s.stride[2])), std::min(s.out[2], ceil_div(s.in[2] - off, s.stride[2]))};
 }
 
-// Whether a result should be channels-last: only when x is unambiguously so, the
-// rule zoo/ops/conv.py's fake kernels follow too.
+// Whether a result should be channels-last: when x's strides suggest it, PyTorch's own
+// rule (Tensor::suggest_memory_format), which zoo/ops/conv.py's fake kernels follow too.
+// It settles the ambiguous cases by strides: a one-channel image converted with
+// .to(memory_format=channels_last) is also contiguous, and stays channels-last here.
 inline bool is_channels_last(const at::Tensor& x) {
-  if (x.dim() < 4 || x.is_contiguous()) return false;
-  return x.is_contiguous(x.dim() == 4 ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::ChannelsLast3d);
+  return x.dim() >= 4 && x.suggest_memory_format() != at::MemoryFormat::Contiguous;
 }
 
 // (N, C, *spatial) as a 5-D (N, C, D, H, W) tensor laid out N, D, H, W, C.

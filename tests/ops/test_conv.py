@@ -251,6 +251,22 @@ def test_memory_formats_follow_the_input():
         torch.testing.assert_close(y, expected, atol=1e-5, rtol=1e-5)
 
 
+
+@pytest.mark.parametrize("to_channels_last", [False, True])
+def test_one_channel_layout_is_read_from_the_strides_as_pytorch_does(to_channels_last):
+    """A one-channel image is contiguous in both layouts; PyTorch reads its strides, and so do we
+    (kernel and fake kernel), so a network fed one converted image stays channels-last."""
+    x, w, b = _inputs((2, 1, 9, 8), (4, 1, 3, 3), 4, torch.float32, "cpu")
+    if to_channels_last:
+        x = zoo.nn.channels_last(x)
+        assert x.stride() == (72, 1, 8, 1)
+    expected = F.conv2d(x, w, b, padding=1)
+    with backend("ext"):
+        y = conv(x, w, b, padding=1)
+    assert y.stride() == expected.stride()
+    torch.testing.assert_close(y, expected, atol=1e-5, rtol=1e-5)
+    torch.library.opcheck(torch.ops.zoo.conv.default, (x, w, b, [1, 1], [1, 1], [1, 1], 1, "identity"))
+
 NN_PAIRS = [
     (nn.Conv1d(4, 6, 3, stride=2, padding=1), zoo.nn.Conv1d, (2, 4, 11)),
     (nn.Conv2d(4, 6, 3, padding="same", padding_mode="reflect"), zoo.nn.Conv2d, (2, 4, 7, 9)),

@@ -18,11 +18,13 @@ from zoo.ops.conv import conv, conv_transpose
 
 def channels_last(x: torch.Tensor) -> torch.Tensor:
     """x in the layout our conv kernels compute in (channels-last for 4-D and 5-D), so a CNN that
-    converts its input once runs every conv, norm and pool after it without a layout copy."""
+    converts its input once runs every conv, norm and pool after it without a layout copy.
+    `.to`, not `.contiguous`: a one-channel image is already channels-last-contiguous, and only
+    `.to` gives it the strides that make our kernels' results channels-last."""
     if x.dim() == 4:
-        return x.contiguous(memory_format=torch.channels_last)
+        return x.to(memory_format=torch.channels_last)
     if x.dim() == 5:
-        return x.contiguous(memory_format=torch.channels_last_3d)
+        return x.to(memory_format=torch.channels_last_3d)
     return x
 
 

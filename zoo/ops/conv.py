@@ -17,6 +17,7 @@ from typing import Iterator, Sequence, Union
 
 import torch
 import torch.nn.functional as F
+from torch._prims_common import suggest_memory_format
 
 from zoo.ops import _extension
 from zoo.ops.backend import use_kernel, wants_grad
@@ -177,10 +178,8 @@ def conv_transpose_reference(x, weight, bias=None, stride=1, padding=0, output_p
 
 
 def _channels_last(x: torch.Tensor) -> bool:
-    """The kernels' rule for a channels-last result: x is unambiguously channels-last."""
-    if x.dim() < 4 or x.is_contiguous():
-        return False
-    return x.is_contiguous(memory_format=torch.channels_last if x.dim() == 4 else torch.channels_last_3d)
+    """The kernels' rule for a channels-last result: PyTorch's Tensor.suggest_memory_format, decided by strides."""
+    return suggest_memory_format(x) != torch.contiguous_format
 
 
 def _empty_like_layout(like: torch.Tensor, shape) -> torch.Tensor:
