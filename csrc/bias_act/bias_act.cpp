@@ -68,10 +68,10 @@ void for_each_row(const Layout& l, RowF row_f) {
 
 at::Tensor bias_act_cpu(const at::Tensor& x, const std::optional<at::Tensor>& bias,
                         c10::string_view act, int64_t dim) {
-  const Layout l = check_args(x, bias, act, dim);
-  const at::Tensor xc = x.contiguous();
+  const auto [format, l] = plan(x, check_args(x, bias, act, dim), bias.has_value(), dim);
+  const at::Tensor xc = x.contiguous(format);
   const at::Tensor bc = bias.has_value() ? bias->contiguous() : at::Tensor();
-  at::Tensor y = zoo::empty_output(xc.sizes(), xc.options());
+  at::Tensor y = zoo::empty_output(xc.sizes(), xc.options().memory_format(format));
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "bias_act_cpu", [&] {
     const scalar_t* xp = xc.const_data_ptr<scalar_t>();
     const scalar_t* bp = bc.defined() ? bc.const_data_ptr<scalar_t>() : nullptr;
@@ -141,12 +141,12 @@ void reduce_to_channels(const Layout& l, const scalar_t* gx, scalar_t* gb) {
 std::tuple<at::Tensor, at::Tensor> bias_act_backward_cpu(
     const at::Tensor& grad, const at::Tensor& x, const std::optional<at::Tensor>& bias,
     c10::string_view act, int64_t dim, bool compute_bias_grad) {
-  const Layout l = check_args(x, bias, act, dim);
+  const auto [format, l] = plan(x, check_args(x, bias, act, dim), bias.has_value(), dim);
   check_backward_args(grad, x);
-  const at::Tensor xc = x.contiguous();
-  const at::Tensor gc = grad.contiguous();
+  const at::Tensor xc = x.contiguous(format);
+  const at::Tensor gc = grad.contiguous(format);
   const at::Tensor bc = bias.has_value() ? bias->contiguous() : at::Tensor();
-  at::Tensor gx = zoo::empty_output(xc.sizes(), xc.options());
+  at::Tensor gx = zoo::empty_output(xc.sizes(), xc.options().memory_format(format));
   const bool want_gb = compute_bias_grad && bc.defined();
   at::Tensor gb = want_gb ? at::empty_like(bc) : at::empty({0}, x.options());
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "bias_act_backward_cpu", [&] {

@@ -154,6 +154,23 @@ inline Layout check_args(const at::Tensor& x, const std::optional<at::Tensor>& b
   return {a, outer, x.size(d), inner};
 }
 
+// The memory format of the result (and of the x and gradient the kernels read) and the
+// (outer, channels, inner) view of memory in it: channels-last where x's strides suggest it,
+// PyTorch's rule, as conv's results follow, so a channels-last CNN's activations are read and
+// written where they lie. A bias along any dim but the channels' falls back to contiguous
+// (x copied in). When x is contiguous in both formats (one channel) their memory orders agree.
+struct Plan {
+  at::MemoryFormat format;
+  Layout layout;
+};
+
+inline Plan plan(const at::Tensor& x, const Layout& logical, bool has_bias, int64_t dim) {
+  const at::MemoryFormat format = x.dim() >= 4 ? x.suggest_memory_format() : at::MemoryFormat::Contiguous;
+  if (format == at::MemoryFormat::Contiguous || x.is_contiguous() || !has_bias) return {format, logical};
+  if ((dim < 0 ? dim + x.dim() : dim) != 1) return {at::MemoryFormat::Contiguous, logical};
+  return {format, {logical.act, logical.outer * logical.inner, logical.channels, 1}};  // channels innermost
+}
+
 inline void check_backward_args(const at::Tensor& grad, const at::Tensor& x) {
   check_same_shape("bias_act_backward", "grad", grad, "x", x);
   check_same_dtype("bias_act_backward", "grad", grad, "x", x);

@@ -80,11 +80,11 @@ void launch_pointwise(const Layout& l, const scalar_t* x, const scalar_t* bias,
 
 at::Tensor bias_act_cuda(const at::Tensor& x, const std::optional<at::Tensor>& bias,
                          c10::string_view act, int64_t dim) {
-  const Layout l = check_args(x, bias, act, dim);
+  const auto [format, l] = plan(x, check_args(x, bias, act, dim), bias.has_value(), dim);
   const c10::cuda::CUDAGuard guard(x.device());
-  const at::Tensor xc = x.contiguous();
+  const at::Tensor xc = x.contiguous(format);
   const at::Tensor bc = bias.has_value() ? bias->contiguous() : at::Tensor();
-  at::Tensor y = at::empty_like(xc);
+  at::Tensor y = at::empty_like(xc, format);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "bias_act_cuda", [&] {
     launch_pointwise<scalar_t>(l, xc.const_data_ptr<scalar_t>(),
                                bc.defined() ? bc.const_data_ptr<scalar_t>() : nullptr,
@@ -96,13 +96,13 @@ at::Tensor bias_act_cuda(const at::Tensor& x, const std::optional<at::Tensor>& b
 std::tuple<at::Tensor, at::Tensor> bias_act_backward_cuda(
     const at::Tensor& grad, const at::Tensor& x, const std::optional<at::Tensor>& bias,
     c10::string_view act, int64_t dim, bool compute_bias_grad) {
-  const Layout l = check_args(x, bias, act, dim);
+  const auto [format, l] = plan(x, check_args(x, bias, act, dim), bias.has_value(), dim);
   check_backward_args(grad, x);
   const c10::cuda::CUDAGuard guard(x.device());
-  const at::Tensor xc = x.contiguous();
-  const at::Tensor gc = grad.contiguous();
+  const at::Tensor xc = x.contiguous(format);
+  const at::Tensor gc = grad.contiguous(format);
   const at::Tensor bc = bias.has_value() ? bias->contiguous() : at::Tensor();
-  at::Tensor gx = at::empty_like(xc);
+  at::Tensor gx = at::empty_like(xc, format);
   const bool want_gb = compute_bias_grad && bc.defined();
   at::Tensor gb = want_gb ? at::empty_like(bc) : at::empty({0}, x.options());
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "bias_act_backward_cuda", [&] {

@@ -34,6 +34,9 @@ def sample_inputs(device, dtype=torch.float64, requires_grad=False):
             yield t(*shape), t(shape[dim]), act, dim
     yield t(6, 9).t(), t(6), "gelu", 1  # non-contiguous view
     yield t(2, 5, 4, 3).contiguous(memory_format=torch.channels_last), t(5), "silu", 1
+    yield t(2, 3, 4, 3, 2).contiguous(memory_format=torch.channels_last_3d), t(3), "relu", 1
+    yield t(2, 5, 4, 3).contiguous(memory_format=torch.channels_last), t(4), "gelu", 2  # bias off the channels
+    yield t(2, 1, 3, 4).to(memory_format=torch.channels_last), t(1), "silu", 1  # one channel: both layouts at once
     yield t(4, 5), None, "gelu_tanh", 1  # no bias
     yield t(5, 7)[:, ::2], t(4), "relu", -1  # strided slice
 
@@ -83,6 +86,25 @@ def test_opcheck(device):
     samples = list(sample_inputs(device, torch.float32, requires_grad=True))
     for x, bias, act, dim in samples:
         torch.library.opcheck(torch.ops.zoo.bias_act.default, (x, bias, act, dim))
+
+
+@pytest.mark.parametrize("fmt", [torch.channels_last, torch.channels_last_3d])
+def test_channels_last_activations_keep_their_layout_both_ways(fmt):
+    """A channels-last CNN's activations come out channels-last, and so does their gradient, as
+    from PyTorch's elementwise ops: no layout copy before the next conv."""
+    shape = (2, 6, 5, 4) if fmt == torch.channels_last else (2, 6, 3, 5, 4)
+    x = torch.randn(shape).to(memory_format=fmt).requires_grad_()
+    b = torch.randn(6).requires_grad_()
+    grad = torch.randn(shape).to(memory_format=fmt)
+    with backend("ext"):
+        y = bias_act(x, b, "gelu", 1)
+        (gx,) = torch.autograd.grad(y, x, grad)
+    expected = bias_act_reference(x, b, "gelu", 1)
+    (expected_gx,) = torch.autograd.grad(expected, x, grad)
+    assert y.stride() == expected.stride() and gx.stride() == expected_gx.stride()
+    assert y.is_contiguous(memory_format=fmt) and not y.is_contiguous()
+    torch.testing.assert_close(y, expected)
+    torch.testing.assert_close(gx, expected_gx)
 
 
 class _BiasGelu(nn.Module):

@@ -11,6 +11,7 @@ import functools
 
 import torch
 import torch.nn.functional as F
+from torch._prims_common import suggest_memory_format
 
 from zoo.ops import _extension
 from zoo.ops.backend import use_extension
@@ -69,13 +70,22 @@ def bias_act_reference(x: torch.Tensor, bias: torch.Tensor | None = None, act: s
     return ACTIVATIONS[act](x)
 
 
+def _result_format(x: torch.Tensor, bias: torch.Tensor | None, dim: int) -> torch.memory_format:
+    """The kernels' layout rule (plan in csrc/bias_act/bias_act.h): channels-last where x's strides
+    suggest it, unless a bias runs along another dim than the channels'."""
+    fmt = suggest_memory_format(x)
+    if fmt == torch.contiguous_format or x.is_contiguous() or bias is None or dim % x.dim() == 1:
+        return fmt
+    return torch.contiguous_format
+
+
 def _fake_bias_act(x, bias, act, dim):
-    return torch.empty_like(x, memory_format=torch.contiguous_format)
+    return torch.empty_like(x, memory_format=_result_format(x, bias, dim))
 
 
 def _fake_bias_act_backward(grad, x, bias, act, dim, compute_bias_grad):
     grad_bias = torch.empty_like(bias) if bias is not None and compute_bias_grad else x.new_empty(0)
-    return torch.empty_like(x, memory_format=torch.contiguous_format), grad_bias
+    return torch.empty_like(x, memory_format=_result_format(x, bias, dim)), grad_bias
 
 
 def _setup_context(ctx, inputs, output):

@@ -240,7 +240,7 @@ def _without_activation(ctx, grad, forward, x, weight, bias):
     if ctx.act == "identity":
         return grad
     pre = forward(x, weight, bias, *ctx.args, "identity")
-    return torch.ops.zoo.bias_act_backward.default(grad.contiguous(), pre.contiguous(), None, ctx.act, 1, False)[0]
+    return torch.ops.zoo.bias_act_backward.default(grad, pre, None, ctx.act, 1, False)[0]
 
 
 def _backward_of(forward, backward):
