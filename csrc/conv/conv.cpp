@@ -42,6 +42,7 @@ using bias_act::epilogue;
 
 constexpr int64_t kRows = 6;  // output pixels per register tile
 constexpr int64_t kPixelBlock = 256;  // output pixels per weight-gradient GEMM
+constexpr int64_t kAllTapsChannels = 8;  // fewer input channels: the weight gradient gathers every tap at once
 
 // One filter tap's share of a row of outputs: row j (lo <= j < hi) reads
 // A[a_off + j * a_m, + depth) against packed B rows [b_row, b_row + depth).
@@ -242,21 +243,57 @@ void input_grad_kernel(const Shape& s, const T* gy, const at::Tensor& weight, co
 // block's input pixels are gathered into a (pixels x C) matrix (zeros where the tap reads padding),
 // and one GEMM per group adds its transpose times the block's gradient rows, which NDHWC keeps
 // contiguous. Long GEMMs keep the (Cg x Kg) accumulator tiles from being reloaded every few
-// pixels (a 14x14 map has only 14 per row). Sums go to per-thread buffers.
+// pixels (a 14x14 map has only 14 per row). With few input channels (one-channel spectrograms
+// and volumes, RGB stems) a tap's GEMM would have only C rows, so every tap is gathered at once,
+// (pixels x taps * C), and one GEMM, (K x taps * C) += grad^T . patch, adds the whole gradient.
+// Sums go to per-thread buffers.
 template <typename T>
 void weight_grad_kernel(const Shape& s, const T* x, const T* gy, T* gw) {
   if (is_depthwise(s)) return depthwise::weight_grad(s, x, gy, gw);
   if (use_winograd(s)) return winograd::weight_grad(s, x, gy, gw);
   const int64_t Cg = s.Cg(), Kg = s.Kg(), taps = s.taps(), size = s.G * taps * Cg * Kg;
   const int64_t plane = s.out[1] * s.out[2], blocks = ceil_div(plane, kPixelBlock);
-  std::vector<T> partial(static_cast<size_t>(at::get_num_threads()) * size, T(0));  // (thread, g, tap, c, k)
+  const bool all_taps = s.G == 1 && s.C < kAllTapsChannels;
+  // (thread, g, tap, c, k), or with all_taps (thread, k, tap, c)
+  std::vector<T> partial(static_cast<size_t>(at::get_num_threads()) * size, T(0));
   at::parallel_for(0, s.N * s.out[0] * blocks, 1, [&](int64_t begin, int64_t end) {
     T* acc = partial.data() + at::get_thread_num() * size;
-    std::vector<T> patch(kPixelBlock * s.C);
+    std::vector<T> patch(kPixelBlock * s.C * (all_taps ? taps : 1));
     for (int64_t item = begin; item < end; ++item) {
       const int64_t p0 = item % blocks * kPixelBlock, pixels = std::min(kPixelBlock, plane - p0);
       const int64_t od = item / blocks % s.out[0], n = item / blocks / s.out[0];
       const T* grad = gy + ((n * s.out[0] + od) * plane + p0) * s.K;
+      if (all_taps) {  // the pixel's index arithmetic hoisted out of the taps: it costs more than the copies
+        T* row = patch.data();
+        for (int64_t p = 0; p < pixels; ++p) {
+          const int64_t oh = (p0 + p) / s.out[2], ow = (p0 + p) % s.out[2];
+          for (int64_t t = 0; t < s.ker[0]; ++t) {
+            const int64_t id = od * s.stride[0] - s.pad[0] + t * s.dil[0];
+            for (int64_t r = 0; r < s.ker[1]; ++r) {
+              const int64_t ih = oh * s.stride[1] - s.pad[1] + r * s.dil[1];
+              const bool inside = id >= 0 && id < s.in[0] && ih >= 0 && ih < s.in[1];
+              const T* line = inside ? x + ((n * s.in[0] + id) * s.in[1] + ih) * s.in[2] * s.C : nullptr;
+              const int64_t iw0 = ow * s.stride[2] - s.pad[2];
+              if (inside && s.dil[2] == 1 && iw0 >= 0 && iw0 + s.ker[2] <= s.in[2]) {  // one run of input
+                row = std::copy_n(line + iw0 * s.C, s.ker[2] * s.C, row);
+                continue;
+              }
+              for (int64_t q = 0; q < s.ker[2]; ++q, row += s.C) {
+                const int64_t iw = iw0 + q * s.dil[2];
+                if (inside && iw >= 0 && iw < s.in[2]) {
+                  for (int64_t c = 0; c < s.C; ++c) row[c] = line[iw * s.C + c];
+                } else {
+                  for (int64_t c = 0; c < s.C; ++c) row[c] = T(0);
+                }
+              }
+            }
+          }
+        }
+        // (K x taps * C) += grad rows^T (K x pixels) . patch (pixels x taps * C): A broadcast from
+        // the gradient's rows in order, B's rows read whole
+        gemm(s.K, taps * s.C, pixels, grad, 1, s.K, patch.data(), taps * s.C, acc, taps * s.C, true);
+        continue;
+      }
       for (int64_t t = 0; t < s.ker[0]; ++t) {
         const int64_t id = od * s.stride[0] - s.pad[0] + t * s.dil[0];
         if (id < 0 || id >= s.in[0]) continue;
@@ -291,7 +328,8 @@ void weight_grad_kernel(const Shape& s, const T* x, const T* gy, T* gw) {
     for (int64_t tap = 0; tap < taps; ++tap)
       for (int64_t c = 0; c < Cg; ++c)
         for (int64_t k = 0; k < Kg; ++k)
-          gw[((g * Kg + k) * Cg + c) * taps + tap] = partial[((g * taps + tap) * Cg + c) * Kg + k];
+          gw[((g * Kg + k) * Cg + c) * taps + tap] =
+              partial[all_taps ? (k * taps + tap) * Cg + c : ((g * taps + tap) * Cg + c) * Kg + k];
 }
 
 // The CPU kernels behind Ops (conv/ops.h).
