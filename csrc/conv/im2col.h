@@ -47,38 +47,42 @@ struct LiveTaps {
   int64_t count() const { return int64_t(taps[0].size() * taps[1].size() * taps[2].size()); }
 };
 
-// row[c * live taps + tap] = the input that output pixel p's live tap reads in channel c of
-// group g, 0 in the padding: channel-major, the order of the weight's own (K, Cg, taps) rows.
+// row[tap * Cg + c] = the input that output pixel p's live tap reads in channel c of group g,
+// 0 in the padding: tap-major, so in an ungrouped conv a row of taps along W that all read
+// input is one copy of consecutive pixels' channels.
 template <typename T>
 void gather(const Shape& s, const LiveTaps& live, const T* x, int64_t g, int64_t p, T* row) {
   const int64_t ow = p % s.out[2], oh = p / s.out[2] % s.out[1], od = p / (s.out[2] * s.out[1]) % s.out[0];
-  const int64_t n = p / (s.out[2] * s.out[1] * s.out[0]), Cg = s.Cg(), taps = live.count();
-  int64_t tap = 0;
+  const int64_t n = p / (s.out[2] * s.out[1] * s.out[0]), Cg = s.Cg();
+  const int64_t iw0 = ow * s.stride[2] - s.pad[2];
+  const bool one_run = s.G == 1 && s.dil[2] == 1 && int64_t(live.taps[2].size()) == s.ker[2] && iw0 >= 0 &&
+                       iw0 + s.ker[2] <= s.in[2];
   for (const int64_t t : live.taps[0]) {
     const int64_t id = od * s.stride[0] - s.pad[0] + t * s.dil[0];
     for (const int64_t r : live.taps[1]) {
       const int64_t ih = oh * s.stride[1] - s.pad[1] + r * s.dil[1];
+      const bool inside = id >= 0 && id < s.in[0] && ih >= 0 && ih < s.in[1];
+      const T* line = inside ? x + ((n * s.in[0] + id) * s.in[1] + ih) * s.in[2] * s.C + g * Cg : nullptr;
+      if (inside && one_run) {
+        row = std::copy_n(line + iw0 * s.C, s.ker[2] * s.C, row);
+        continue;
+      }
       for (const int64_t q : live.taps[2]) {
-        const int64_t iw = ow * s.stride[2] - s.pad[2] + q * s.dil[2];
-        T* dst = row + tap++;
-        if (id < 0 || id >= s.in[0] || ih < 0 || ih >= s.in[1] || iw < 0 || iw >= s.in[2]) {
-          for (int64_t c = 0; c < Cg; ++c) dst[c * taps] = T(0);
-        } else {
-          const T* src = x + (((n * s.in[0] + id) * s.in[1] + ih) * s.in[2] + iw) * s.C + g * Cg;
-          for (int64_t c = 0; c < Cg; ++c) dst[c * taps] = src[c];
-        }
+        const int64_t iw = iw0 + q * s.dil[2];
+        row = inside && iw >= 0 && iw < s.in[2] ? std::copy_n(line + iw * s.C, Cg, row) : std::fill_n(row, Cg, T(0));
       }
     }
   }
 }
 
-// weight (K, Cg, ker) with only the live taps, as (G, Kg, Cg * live taps), contiguous.
+// weight (K, Cg, ker) with only the live taps, as (G, Kg, live taps * Cg), contiguous: the
+// tap-major order of gather's rows.
 inline at::Tensor live_weight(const at::Tensor& weight, const Shape& s, const LiveTaps& live) {
   at::Tensor w = weight.reshape({s.G, s.Kg(), s.Cg(), s.ker[0], s.ker[1], s.ker[2]});
   for (int dim = 0; dim < 3; ++dim) {
     if (int64_t(live.taps[dim].size()) < s.ker[dim]) w = w.index_select(3 + dim, at::tensor(live.taps[dim], at::kLong));
   }
-  return w.contiguous();
+  return w.reshape({s.G, s.Kg(), s.Cg(), live.count()}).transpose(2, 3).contiguous();
 }
 
 // y (N, out, K) = act(conv(x (N, in, C), weight) + bias), both channels-last.
@@ -88,7 +92,7 @@ void forward(const Shape& s, const T* x, const at::Tensor& weight, const T* bias
   const int64_t Cg = s.Cg(), Kg = s.Kg(), depth = live.count() * Cg;
   const int64_t pixels = s.N * s.out[0] * s.out[1] * s.out[2];
   const int64_t block = std::min(pixels, std::max<int64_t>(96, kGatherBytes / (std::max<int64_t>(depth, 1) * int64_t(sizeof(T)))));
-  // Group g's B (Cg * live taps) x Kg is the transpose of its live weight, which matmul packs
+  // Group g's B (live taps * Cg) x Kg is the transpose of its live weight, which matmul packs
   // with a vectorized transpose.
   const at::Tensor w = live_weight(weight, s, live);
   std::vector<T> gathered(block * depth);
@@ -120,7 +124,7 @@ void input_grad(const Shape& s, const T* gy, const at::Tensor& weight, const T* 
   const int64_t sample_bytes = std::max<int64_t>(1, out_pixels * depth * int64_t(sizeof(T)));
   const int64_t samples = std::clamp<int64_t>(kColumnBytes / sample_bytes, 1, std::max<int64_t>(s.N, 1));
   // (G, Kg, live taps, Cg): a product's channels of one tap contiguous, for the sums below
-  const at::Tensor w = live_weight(weight, s, live).view({s.G, Kg, Cg, taps}).transpose(2, 3).contiguous();
+  const at::Tensor w = live_weight(weight, s, live);
   std::vector<T> columns(samples * out_pixels * depth);
   for (int64_t n0 = 0; n0 < s.N; n0 += samples) {
     const int64_t count = std::min(samples, s.N - n0);
