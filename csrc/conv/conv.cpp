@@ -254,6 +254,7 @@ void weight_grad_kernel(const Shape& s, const T* x, const T* gy, T* gw) {
   const int64_t Cg = s.Cg(), Kg = s.Kg(), taps = s.taps(), size = s.G * taps * Cg * Kg;
   const int64_t plane = s.out[1] * s.out[2], blocks = ceil_div(plane, kPixelBlock);
   const bool all_taps = s.G == 1 && s.C < kAllTapsChannels;
+  const im2col::LiveTaps every = im2col::LiveTaps::every(s);
   // (thread, g, tap, c, k), or with all_taps (thread, k, tap, c)
   std::vector<T> partial(static_cast<size_t>(at::get_num_threads()) * size, T(0));
   at::parallel_for(0, s.N * s.out[0] * blocks, 1, [&](int64_t begin, int64_t end) {
@@ -262,33 +263,10 @@ void weight_grad_kernel(const Shape& s, const T* x, const T* gy, T* gw) {
     for (int64_t item = begin; item < end; ++item) {
       const int64_t p0 = item % blocks * kPixelBlock, pixels = std::min(kPixelBlock, plane - p0);
       const int64_t od = item / blocks % s.out[0], n = item / blocks / s.out[0];
-      const T* grad = gy + ((n * s.out[0] + od) * plane + p0) * s.K;
-      if (all_taps) {  // the pixel's index arithmetic hoisted out of the taps: it costs more than the copies
-        T* row = patch.data();
-        for (int64_t p = 0; p < pixels; ++p) {
-          const int64_t oh = (p0 + p) / s.out[2], ow = (p0 + p) % s.out[2];
-          for (int64_t t = 0; t < s.ker[0]; ++t) {
-            const int64_t id = od * s.stride[0] - s.pad[0] + t * s.dil[0];
-            for (int64_t r = 0; r < s.ker[1]; ++r) {
-              const int64_t ih = oh * s.stride[1] - s.pad[1] + r * s.dil[1];
-              const bool inside = id >= 0 && id < s.in[0] && ih >= 0 && ih < s.in[1];
-              const T* line = inside ? x + ((n * s.in[0] + id) * s.in[1] + ih) * s.in[2] * s.C : nullptr;
-              const int64_t iw0 = ow * s.stride[2] - s.pad[2];
-              if (inside && s.dil[2] == 1 && iw0 >= 0 && iw0 + s.ker[2] <= s.in[2]) {  // one run of input
-                row = std::copy_n(line + iw0 * s.C, s.ker[2] * s.C, row);
-                continue;
-              }
-              for (int64_t q = 0; q < s.ker[2]; ++q, row += s.C) {
-                const int64_t iw = iw0 + q * s.dil[2];
-                if (inside && iw >= 0 && iw < s.in[2]) {
-                  for (int64_t c = 0; c < s.C; ++c) row[c] = line[iw * s.C + c];
-                } else {
-                  for (int64_t c = 0; c < s.C; ++c) row[c] = T(0);
-                }
-              }
-            }
-          }
-        }
+      const int64_t first = (n * s.out[0] + od) * plane + p0;  // the block's first output pixel
+      const T* grad = gy + first * s.K;
+      if (all_taps) {
+        for (int64_t p = 0; p < pixels; ++p) im2col::gather(s, every, x, 0, first + p, patch.data() + p * taps * s.C);
         // (K x taps * C) += grad rows^T (K x pixels) . patch (pixels x taps * C): A broadcast from
         // the gradient's rows in order, B's rows read whole
         gemm(s.K, taps * s.C, pixels, grad, 1, s.K, patch.data(), taps * s.C, acc, taps * s.C, true);

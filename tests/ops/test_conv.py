@@ -251,7 +251,6 @@ def test_memory_formats_follow_the_input():
         torch.testing.assert_close(y, expected, atol=1e-5, rtol=1e-5)
 
 
-
 @pytest.mark.parametrize("to_channels_last", [False, True])
 def test_one_channel_layout_is_read_from_the_strides_as_pytorch_does(to_channels_last):
     """A one-channel image is contiguous in both layouts; PyTorch reads its strides, and so do we
@@ -266,6 +265,7 @@ def test_one_channel_layout_is_read_from_the_strides_as_pytorch_does(to_channels
     assert y.stride() == expected.stride()
     torch.testing.assert_close(y, expected, atol=1e-5, rtol=1e-5)
     torch.library.opcheck(torch.ops.zoo.conv.default, (x, w, b, [1, 1], [1, 1], [1, 1], 1, "identity"))
+
 
 NN_PAIRS = [
     (nn.Conv1d(4, 6, 3, stride=2, padding=1), zoo.nn.Conv1d, (2, 4, 11)),
