@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 #include "common/huge_pages.h"
@@ -107,34 +108,42 @@ void gemm_tile(int64_t n_cols, int64_t K, const T* A, int64_t a_m, int64_t a_k, 
   tile.store(C, ldc, accumulate);
 }
 
-// A tile of 1-6 rows.
-template <typename T>
-void gemm_rows(int64_t rows, int64_t n_cols, int64_t K, const T* A, int64_t a_m, int64_t a_k, const T* B,
-               int64_t ldb, T* C, int64_t ldc, bool accumulate) {
+// Calls f(std::integral_constant<int, MR>{}) with MR = rows (1-6): a tile height known only at
+// run time, mapped onto the compiled ones.
+template <typename F>
+void with_tile_rows(int64_t rows, F&& f) {
   switch (rows) {
-    case 6: return gemm_tile<T, 6>(n_cols, K, A, a_m, a_k, B, ldb, C, ldc, accumulate);
-    case 5: return gemm_tile<T, 5>(n_cols, K, A, a_m, a_k, B, ldb, C, ldc, accumulate);
-    case 4: return gemm_tile<T, 4>(n_cols, K, A, a_m, a_k, B, ldb, C, ldc, accumulate);
-    case 3: return gemm_tile<T, 3>(n_cols, K, A, a_m, a_k, B, ldb, C, ldc, accumulate);
-    case 2: return gemm_tile<T, 2>(n_cols, K, A, a_m, a_k, B, ldb, C, ldc, accumulate);
-    case 1: return gemm_tile<T, 1>(n_cols, K, A, a_m, a_k, B, ldb, C, ldc, accumulate);
-    default: return;
+    case 6: return f(std::integral_constant<int, 6>{});
+    case 5: return f(std::integral_constant<int, 5>{});
+    case 4: return f(std::integral_constant<int, 4>{});
+    case 3: return f(std::integral_constant<int, 3>{});
+    case 2: return f(std::integral_constant<int, 2>{});
+    default: return f(std::integral_constant<int, 1>{});
   }
 }
 
-// One block of at most panel-width columns: 6-row tiles, then the rows left. A tile of
-// 1-3 rows loads B for few FMAs; past 6 rows those rows join the last 6 as two tiles of
-// 3-5 (32 rows: 6, 6, 6, 6, 4, 4 rather than 6, 6, 6, 6, 6, 2).
+// Calls f(m, rows) for the register tiles that cover M rows: 6-row tiles, then the rows left.
+// A tile of 1-3 rows loads B for few FMAs; past 6 rows those rows join the last 6 as two tiles
+// of 3-5 (32 rows: 6, 6, 6, 6, 4, 4 rather than 6, 6, 6, 6, 6, 2).
+template <typename F>
+void for_each_row_tile(int64_t M, F&& f) {
+  const int64_t tail = M > 6 && M % 6 > 0 && M % 6 < 4 ? 6 + M % 6 : M % 6;
+  int64_t m = 0;
+  for (; m + tail < M; m += 6) f(m, int64_t(6));
+  const int64_t first = tail > 6 ? (tail + 1) / 2 : tail;
+  if (first > 0) f(m, first);
+  if (M > m + first) f(m + first, M - m - first);
+}
+
+// One block of at most panel-width columns, a row tile at a time.
 template <typename T>
 void gemm_block(int64_t M, int64_t n_cols, int64_t K, const T* A, int64_t a_m, int64_t a_k, const T* B, int64_t ldb,
                 T* C, int64_t ldc, bool accumulate) {
-  const int64_t tail = M > 6 && M % 6 > 0 && M % 6 < 4 ? 6 + M % 6 : M % 6;
-  int64_t m = 0;
-  for (; m + tail < M; m += 6) gemm_tile<T, 6>(n_cols, K, A + m * a_m, a_m, a_k, B, ldb, C + m * ldc, ldc, accumulate);
-  const int64_t first = tail > 6 ? (tail + 1) / 2 : tail;
-  gemm_rows(first, n_cols, K, A + m * a_m, a_m, a_k, B, ldb, C + m * ldc, ldc, accumulate);
-  m += first;
-  gemm_rows(M - m, n_cols, K, A + m * a_m, a_m, a_k, B, ldb, C + m * ldc, ldc, accumulate);
+  for_each_row_tile(M, [&](int64_t m, int64_t rows) {
+    with_tile_rows(rows, [&](auto mr) {
+      gemm_tile<T, mr>(n_cols, K, A + m * a_m, a_m, a_k, B, ldb, C + m * ldc, ldc, accumulate);
+    });
+  });
 }
 
 // C (M x N) = or += A (M x K) * B (K x N); see gemm_tile for the operand layouts.

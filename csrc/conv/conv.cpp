@@ -5,12 +5,14 @@
 // GEMM whose A rows are input pixels a fixed stride apart: out[j, :] +=
 // x[j * stride + offset, :] . W_tap. Our register tile (common/gemm.h) sums every
 // tap of a row before storing it; pixels near the left and right edges, where
-// some taps fall in the padding, are done one at a time with those taps left out.
+// some taps fall in the padding, are done one at a time with those taps left out
+// (or, where they are many, read a copy of the input with the padding written out).
 // The gradient w.r.t. the input is the same routine run on grad_out, one residue
 // class of input columns mod the stride at a time (each class sees a fixed set
 // of taps), or, with few channels per group, one wide GEMM per row and tap row;
 // the gradient w.r.t. the weight is one GEMM per tap over blocks of gathered
-// pixels, summed in per-thread buffers. Depthwise convolutions have their own
+// pixels, or with few input channels one tile per tap over input rows read in
+// place, summed in per-thread buffers. Depthwise convolutions have their own
 // kernels (depthwise.h), 3x3 stride-1 convs run Winograd's algorithm
 // (winograd.h), and convs with short output rows run im2col / col2im (im2col.h).
 // Work is spread over rows with at::parallel_for.
@@ -42,7 +44,8 @@ using bias_act::epilogue;
 
 constexpr int64_t kRows = 6;  // output pixels per register tile
 constexpr int64_t kPixelBlock = 256;  // output pixels per weight-gradient GEMM
-constexpr int64_t kAllTapsChannels = 8;  // fewer input channels: the weight gradient gathers every tap at once
+constexpr int64_t kFewChannels = 8;  // fewer input channels: the weight gradient reads input rows in place
+constexpr int64_t kRowBlock = 16;  // output rows per work item of that weight gradient
 
 // One filter tap's share of a row of outputs: row j (lo <= j < hi) reads
 // A[a_off + j * a_m, + depth) against packed B rows [b_row, b_row + depth).
@@ -96,19 +99,40 @@ void segmented_rows(int64_t J, const std::vector<Segment>& segs, const T* A, int
     const T* B = packed + (col / nr) * packed_rows * nr;
     const int64_t cols = std::min(nr, n_cols - col);
     auto tile = [&](int64_t j, int64_t rows, const std::vector<Segment>& list) {
-      switch (rows) {
-        case 6: return segment_tile<T, 6>(j, cols, list, A, a_m, B, C + col, ldc);
-        case 5: return segment_tile<T, 5>(j, cols, list, A, a_m, B, C + col, ldc);
-        case 4: return segment_tile<T, 4>(j, cols, list, A, a_m, B, C + col, ldc);
-        case 3: return segment_tile<T, 3>(j, cols, list, A, a_m, B, C + col, ldc);
-        case 2: return segment_tile<T, 2>(j, cols, list, A, a_m, B, C + col, ldc);
-        default: return segment_tile<T, 1>(j, cols, list, A, a_m, B, C + col, ldc);
-      }
+      with_tile_rows(rows, [&](auto mr) { segment_tile<T, mr>(j, cols, list, A, a_m, B, C + col, ldc); });
     };
     for (int64_t j = 0; j < lo; ++j) tile(j, 1, segs);
-    for (int64_t j = lo; j < hi; j += kRows) tile(j, std::min<int64_t>(kRows, hi - j), interior);
+    for_each_row_tile(hi - lo, [&](int64_t j, int64_t rows) { tile(lo + j, rows, interior); });
     for (int64_t j = hi; j < J; ++j) tile(j, 1, segs);
   }
+}
+
+// Output columns where some width tap reads padding, which segmented_rows does one at a time.
+int64_t edge_columns(const Shape& s) {
+  int64_t lo = 0, hi = s.out[2];
+  for (int64_t q = 0; q < s.ker[2]; ++q) {
+    const Columns c = columns(s, q);
+    lo = std::max(lo, c.lo), hi = std::min(hi, c.hi);
+  }
+  return s.out[2] - std::max<int64_t>(0, hi - lo);
+}
+
+// Calls f(shape, x), or with `pad` f on a copy of x (N, D, H, W, C) with its width padding
+// written out as zeros and the shape that reads it with none: every output column then has
+// all its width taps. The copy is cheap next to a conv with few channels or narrow rows,
+// where the edge columns' one-row tiles are not.
+template <typename T, typename F>
+void with_width_padding(const Shape& s, const T* x, bool pad, F&& f) {
+  if (!pad || s.pad[2] == 0) return f(s, x);
+  Shape padded = s;
+  padded.in[2] = s.in[2] + 2 * s.pad[2], padded.pad[2] = 0;
+  const int64_t rows = s.N * s.in[0] * s.in[1], row = s.in[2] * s.C, margin = s.pad[2] * s.C;
+  const int64_t padded_row = row + 2 * margin;
+  std::vector<T> copy(rows * padded_row);  // zeros
+  at::parallel_for(0, rows, 64, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) std::copy_n(x + r * row, row, copy.data() + r * padded_row + margin);
+  });
+  f(padded, copy.data());
 }
 
 // weight (K, C/G, taps) as G matrices (taps * rows_per_tap) x cols, packed into column panels:
@@ -132,12 +156,9 @@ int64_t group_panel_size(int64_t rows, int64_t cols) {
   return (cols + nr - 1) / nr * rows * nr;
 }
 
-// y (N, out, K) = act(conv(x (N, in, C), weight) + bias), both channels-last.
+// forward_kernel's implicit GEMM.
 template <typename T>
-void forward_kernel(const Shape& s, const T* x, const at::Tensor& weight, const T* bias, Activation act, T* y) {
-  if (is_depthwise(s)) return depthwise::forward(s, x, weight, bias, act, y);
-  if (use_winograd(s)) return winograd::forward(s, x, weight, bias, act, y);
-  if (has_short_rows(s)) return im2col::forward(s, x, weight, bias, act, y);
+void forward_direct(const Shape& s, const T* x, const at::Tensor& weight, const T* bias, Activation act, T* y) {
   const std::vector<T> packed = pack_weight<T>(weight, s, false);
   const int64_t Cg = s.Cg(), Kg = s.Kg(), depth = s.taps() * Cg, panel = group_panel_size<T>(depth, Kg);
   const int64_t rows = s.N * s.out[0] * s.out[1];
@@ -160,6 +181,19 @@ void forward_kernel(const Shape& s, const T* x, const at::Tensor& weight, const 
       segmented_rows(s.out[2], segs, x, s.stride[2] * s.C, packed.data() + g * panel, depth, Kg, out, s.K);
       epilogue(s.out[2], Kg, out, s.K, bias == nullptr ? nullptr : bias + g * Kg, act);
     }
+  });
+}
+
+// y (N, out, K) = act(conv(x (N, in, C), weight) + bias), both channels-last. Rows with an
+// eighth or more of their columns at an edge (a 7x7x7 stem's 16-column rows have 3) read a
+// copy of x with its width padding written out.
+template <typename T>
+void forward_kernel(const Shape& s, const T* x, const at::Tensor& weight, const T* bias, Activation act, T* y) {
+  if (is_depthwise(s)) return depthwise::forward(s, x, weight, bias, act, y);
+  if (use_winograd(s)) return winograd::forward(s, x, weight, bias, act, y);
+  if (has_short_rows(s)) return im2col::forward(s, x, weight, bias, act, y);
+  with_width_padding(s, x, edge_columns(s) * 8 >= s.out[2], [&](const Shape& shape, const T* input) {
+    forward_direct(shape, input, weight, bias, act, y);
   });
 }
 
@@ -238,40 +272,76 @@ void input_grad_kernel(const Shape& s, const T* gy, const at::Tensor& weight, co
   });
 }
 
-// weight_grad (K, C/G, ker) = sum over output pixels of y_grad (x) the input pixel each tap reads.
-// Output pixels go in blocks of kPixelBlock across rows of one (n, d) plane: for each tap the
-// block's input pixels are gathered into a (pixels x C) matrix (zeros where the tap reads padding),
-// and one GEMM per group adds its transpose times the block's gradient rows, which NDHWC keeps
-// contiguous. Long GEMMs keep the (Cg x Kg) accumulator tiles from being reloaded every few
-// pixels (a 14x14 map has only 14 per row). With few input channels (one-channel spectrograms
-// and volumes, RGB stems) a tap's GEMM would have only C rows, so every tap is gathered at once,
-// (pixels x taps * C), and one GEMM, (K x taps * C) += grad^T . patch, adds the whole gradient.
-// Sums go to per-thread buffers.
+// weight_grad_kernel for few input channels, ungrouped (one-channel volumes and spectrograms,
+// RGB stems), where a tap's GEMM would have only C rows. For one output row and one (depth,
+// height) tap, width tap q and channel c read x_row[(j * stride + q * dil) * C + c] at output
+// column j: a (q, c) x j matrix of shifted copies of one input row, which the register tile
+// reads in place (rows 1 apart where dil is 1), times the gradient's row (j x K). s has no width
+// padding (with_width_padding), so every column has every tap. A tile stays in registers over
+// the rows of a block of the (n, d) plane, then adds into acc (thread, tap, c, k).
 template <typename T>
-void weight_grad_kernel(const Shape& s, const T* x, const T* gy, T* gw) {
-  if (is_depthwise(s)) return depthwise::weight_grad(s, x, gy, gw);
-  if (use_winograd(s)) return winograd::weight_grad(s, x, gy, gw);
-  const int64_t Cg = s.Cg(), Kg = s.Kg(), taps = s.taps(), size = s.G * taps * Cg * Kg;
-  const int64_t plane = s.out[1] * s.out[2], blocks = ceil_div(plane, kPixelBlock);
-  const bool all_taps = s.G == 1 && s.C < kAllTapsChannels;
-  const im2col::LiveTaps every = im2col::LiveTaps::every(s);
-  // (thread, g, tap, c, k), or with all_taps (thread, k, tap, c)
-  std::vector<T> partial(static_cast<size_t>(at::get_num_threads()) * size, T(0));
+void weight_grad_few_channels(const Shape& s, const T* x, const T* gy, std::vector<T>& partial, int64_t size) {
+  constexpr int64_t nr = panel_width<T>();
+  const int64_t S = s.ker[2], C = s.C, K = s.K, a_k = s.stride[2] * C;
+  struct Run {  // acc rows [row, row + rows) of a tap, row m reading x_row[a_off + m * a_m + j * a_k]
+    int64_t row, rows, a_off, a_m;
+  };
+  std::vector<Run> runs;
+  if (s.dil[2] == 1 || C == 1) {
+    runs.push_back({0, S * C, 0, C == 1 ? s.dil[2] : 1});
+  } else {
+    for (int64_t q = 0; q < S; ++q) runs.push_back({q * C, C, q * s.dil[2] * C, 1});
+  }
+  const int64_t blocks = ceil_div(s.out[1], kRowBlock);
   at::parallel_for(0, s.N * s.out[0] * blocks, 1, [&](int64_t begin, int64_t end) {
     T* acc = partial.data() + at::get_thread_num() * size;
-    std::vector<T> patch(kPixelBlock * s.C * (all_taps ? taps : 1));
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t oh0 = item % blocks * kRowBlock, oh1 = std::min(s.out[1], oh0 + kRowBlock);
+      const int64_t od = item / blocks % s.out[0], n = item / blocks / s.out[0];
+      for (int64_t t = 0; t < s.ker[0]; ++t) {
+        const int64_t id = od * s.stride[0] - s.pad[0] + t * s.dil[0];
+        if (id < 0 || id >= s.in[0]) continue;
+        for (int64_t r = 0; r < s.ker[1]; ++r) {
+          T* acc_tap = acc + (t * s.ker[1] + r) * S * C * K;
+          for (const Run& run : runs) {
+            for_each_row_tile(run.rows, [&](int64_t m, int64_t rows) {
+              with_tile_rows(rows, [&](auto mr) {
+                for (int64_t col = 0; col < K; col += nr) {
+                  Tile<T, mr> tile(std::min(nr, K - col));
+                  for (int64_t oh = oh0; oh < oh1; ++oh) {
+                    const int64_t ih = oh * s.stride[1] - s.pad[1] + r * s.dil[1];
+                    if (ih < 0 || ih >= s.in[1]) continue;
+                    const T* x_row = x + ((n * s.in[0] + id) * s.in[1] + ih) * s.in[2] * C;
+                    const T* grad_row = gy + ((n * s.out[0] + od) * s.out[1] + oh) * s.out[2] * K + col;
+                    tile.madd(s.out[2], x_row + run.a_off + m * run.a_m, run.a_m, a_k, grad_row, K);
+                  }
+                  tile.store(acc_tap + (run.row + m) * K + col, K, true);
+                }
+              });
+            });
+          }
+        }
+      }
+    }
+  });
+}
+
+// weight_grad_kernel for the rest: output pixels go in blocks of kPixelBlock across rows of one
+// (n, d) plane; for each tap the block's input pixels are gathered into a (pixels x C) matrix
+// (zeros where the tap reads padding), and one GEMM per group adds its transpose times the
+// block's gradient rows, which NDHWC keeps contiguous. Long GEMMs keep the (Cg x Kg)
+// accumulator tiles from being reloaded every few pixels (a 14x14 map has only 14 per row).
+template <typename T>
+void weight_grad_gathered(const Shape& s, const T* x, const T* gy, std::vector<T>& partial, int64_t size) {
+  const int64_t Cg = s.Cg(), Kg = s.Kg(), taps = s.taps();
+  const int64_t plane = s.out[1] * s.out[2], blocks = ceil_div(plane, kPixelBlock);
+  at::parallel_for(0, s.N * s.out[0] * blocks, 1, [&](int64_t begin, int64_t end) {
+    T* acc = partial.data() + at::get_thread_num() * size;
+    std::vector<T> patch(kPixelBlock * s.C);
     for (int64_t item = begin; item < end; ++item) {
       const int64_t p0 = item % blocks * kPixelBlock, pixels = std::min(kPixelBlock, plane - p0);
       const int64_t od = item / blocks % s.out[0], n = item / blocks / s.out[0];
-      const int64_t first = (n * s.out[0] + od) * plane + p0;  // the block's first output pixel
-      const T* grad = gy + first * s.K;
-      if (all_taps) {
-        for (int64_t p = 0; p < pixels; ++p) im2col::gather(s, every, x, 0, first + p, patch.data() + p * taps * s.C);
-        // (K x taps * C) += grad rows^T (K x pixels) . patch (pixels x taps * C): A broadcast from
-        // the gradient's rows in order, B's rows read whole
-        gemm(s.K, taps * s.C, pixels, grad, 1, s.K, patch.data(), taps * s.C, acc, taps * s.C, true);
-        continue;
-      }
+      const T* grad = gy + ((n * s.out[0] + od) * plane + p0) * s.K;
       for (int64_t t = 0; t < s.ker[0]; ++t) {
         const int64_t id = od * s.stride[0] - s.pad[0] + t * s.dil[0];
         if (id < 0 || id >= s.in[0]) continue;
@@ -299,15 +369,30 @@ void weight_grad_kernel(const Shape& s, const T* x, const T* gy, T* gw) {
       }
     }
   });
+}
+
+// weight_grad (K, C/G, ker) = sum over output pixels of y_grad (x) the input pixel each tap
+// reads, summed in per-thread buffers (thread, g, tap, c, k).
+template <typename T>
+void weight_grad_kernel(const Shape& s, const T* x, const T* gy, T* gw) {
+  if (is_depthwise(s)) return depthwise::weight_grad(s, x, gy, gw);
+  if (use_winograd(s)) return winograd::weight_grad(s, x, gy, gw);
+  const int64_t Cg = s.Cg(), Kg = s.Kg(), taps = s.taps(), size = s.G * taps * Cg * Kg;
+  std::vector<T> partial(static_cast<size_t>(at::get_num_threads()) * size, T(0));
+  if (s.G == 1 && s.C < kFewChannels) {
+    with_width_padding(s, x, true, [&](const Shape& shape, const T* input) {
+      weight_grad_few_channels(shape, input, gy, partial, size);
+    });
+  } else {
+    weight_grad_gathered(s, x, gy, partial, size);
+  }
   for (int64_t i = 1; i < at::get_num_threads(); ++i) {
     for (int64_t e = 0; e < size; ++e) partial[e] += partial[i * size + e];
   }
   for (int64_t g = 0; g < s.G; ++g)
     for (int64_t tap = 0; tap < taps; ++tap)
       for (int64_t c = 0; c < Cg; ++c)
-        for (int64_t k = 0; k < Kg; ++k)
-          gw[((g * Kg + k) * Cg + c) * taps + tap] =
-              partial[all_taps ? (k * taps + tap) * Cg + c : ((g * taps + tap) * Cg + c) * Kg + k];
+        for (int64_t k = 0; k < Kg; ++k) gw[((g * Kg + k) * Cg + c) * taps + tap] = partial[((g * taps + tap) * Cg + c) * Kg + k];
 }
 
 // The CPU kernels behind Ops (conv/ops.h).

@@ -44,18 +44,7 @@ struct LiveTaps {
       }
     }
   }
-  // Every tap, live or not: the rows of a whole weight gradient (conv.cpp's few-channel path).
-  static LiveTaps every(const Shape& s) {
-    LiveTaps all;
-    for (int dim = 0; dim < 3; ++dim) {
-      for (int64_t t = 0; t < s.ker[dim]; ++t) all.taps[dim].push_back(t);
-    }
-    return all;
-  }
   int64_t count() const { return int64_t(taps[0].size() * taps[1].size() * taps[2].size()); }
-
- private:
-  LiveTaps() = default;
 };
 
 // row[tap * Cg + c] = the input that output pixel p's live tap reads in channel c of group g,

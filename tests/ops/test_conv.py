@@ -62,6 +62,7 @@ CONV_CASES = [
     # Output rows of 8 pixels or more: the implicit-GEMM kernels; shorter ones run im2col / col2im.
     ((2, 5, 4, 21), (6, 5, 3, 3), dict(padding=1)),
     ((1, 3, 9, 40), (8, 3, 7, 7), dict(stride=2, padding=3)),
+    ((2, 1, 6, 19), (5, 1, 3, 3), dict(padding=2, dilation=(1, 3))),  # one channel: weight-gradient taps 3 apart
     ((1, 20, 5, 34), (8, 20, 3, 3), dict(stride=2, padding=1)),  # and the wide-channel input gradient's
     *WINOGRAD_CASES,
 ]
