@@ -195,7 +195,7 @@ def system_info() -> dict[str, Any]:
         "extension_error": status.error,
         "extension_built_for_torch": module.torch_version if module else None,
         "extension_cuda_archs": module.cuda_archs if module else None,
-        "ops": {name: [d + (" (ext only: not yet tested on a GPU)" if d in zoo.ops.UNVALIDATED_DEVICES.get(name, ()) else "")
+        "ops": {name: [d + (" (ext only: slower than PyTorch's there)" if d in zoo.ops.EXT_ONLY_DEVICES.get(name, ()) else "")
                        for d in status.device_types if d in devices] for name, devices in zoo.ops.KERNEL_DEVICES.items()},
     }
 

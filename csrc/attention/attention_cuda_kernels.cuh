@@ -173,18 +173,26 @@ struct ForwardSmem {
   }
 };
 
+// The backward's dQ = dS K goes through shared memory only on tensor cores (a fragment is
+// stored whole); on CUDA cores each thread adds its dot products straight into global
+// memory, which leaves room for float64 at head dim 256. dQ comes last, so the other
+// arrays sit at the same offsets whether the host or a device pass lays them out.
+template <typename T>
+constexpr bool kStagedDq = TensorCoreType<T>::value;
+
 template <typename T>
 struct BackwardSmem {
   T *K, *V, *Q, *dO, *P, *dS;
-  acc_t<T> *dK, *dV, *S, *dP, *dQ, *lse, *Di;
+  acc_t<T> *dK, *dV, *S, *dP, *lse, *Di, *dQ = nullptr;
   size_t bytes;
   __host__ __device__ BackwardSmem(uintptr_t base, int tile, int Dp, int Dvp) {
     Carver c{base};
     K = c.take<T>(tile * Dp), V = c.take<T>(tile * Dvp), Q = c.take<T>(tile * Dp), dO = c.take<T>(tile * Dvp);
     P = c.take<T>(tile * tile), dS = c.take<T>(tile * tile);
-    dK = c.take<acc_t<T>>(tile * Dp), dV = c.take<acc_t<T>>(tile * Dvp), dQ = c.take<acc_t<T>>(tile * Dp);
+    dK = c.take<acc_t<T>>(tile * Dp), dV = c.take<acc_t<T>>(tile * Dvp);
     S = c.take<acc_t<T>>(tile * tile), dP = c.take<acc_t<T>>(tile * tile);
     lse = c.take<acc_t<T>>(tile), Di = c.take<acc_t<T>>(tile);
+    if constexpr (kStagedDq<T>) dQ = c.take<acc_t<T>>(tile * Dp);
     bytes = c.used;
   }
 };
@@ -303,11 +311,21 @@ __global__ void __launch_bounds__(kThreads) backward_kernel(Problem<T> p, View<c
       __syncthreads();
       block_mma<true, false>(tile, p.Dvp, tile, sm.P, tile, sm.dO, p.Dvp, sm.dV, p.Dvp, true);  // dV += P^T dO
       block_mma<true, false>(tile, p.Dp, tile, sm.dS, tile, sm.Q, p.Dp, sm.dK, p.Dp, true);     // dK += dS^T Q
-      block_mma<false, false>(tile, p.Dp, tile, sm.dS, tile, sm.K, p.Dp, sm.dQ, p.Dp, false);   // dQ = dS K
-      __syncthreads();
+      if constexpr (kStagedDq<T>) {
+        block_mma<false, false>(tile, p.Dp, tile, sm.dS, tile, sm.K, p.Dp, sm.dQ, p.Dp, false);  // dQ = dS K
+        __syncthreads();
+      }
       for (int e = threadIdx.x; e < tile * p.Dp; e += blockDim.x) {
         const int i = e / p.Dp, d = e % p.Dp;
-        if (i0 + i < p.Lq && d < p.D) atomicAdd(dq + (head * p.Lq + i0 + i) * p.D + d, sm.dQ[e]);
+        if (i0 + i >= p.Lq || d >= p.D) continue;
+        A dq_value;
+        if constexpr (kStagedDq<T>) {
+          dq_value = sm.dQ[e];
+        } else {
+          dq_value = 0;  // (dS K)[i, d], dS and K read in place
+          for (int j = 0; j < tile; ++j) dq_value += A(sm.dS[i * tile + j]) * A(sm.K[j * p.Dp + d]);
+        }
+        atomicAdd(dq + (head * p.Lq + i0 + i) * p.D + d, dq_value);
       }
     }
   }

@@ -445,7 +445,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> gru_layer_backward_cp
   });
   const at::Tensor drz = gxp.narrow(2, 0, 2 * s.H);
   return {gxp, at::cat({weight_gradient(drz, h, o), weight_gradient(dnr, h, o)}),
-          at::cat({drz.sum({0, 1}), dnr.sum({0, 1})}), gh0};
+          at::cat({drz.sum(at::IntArrayRef{0, 1}), dnr.sum(at::IntArrayRef{0, 1})}), gh0};
 }
 
 std::tuple<at::Tensor, at::Tensor> rnn_layer_cpu(const at::Tensor& x_proj, const at::Tensor& w_hh,

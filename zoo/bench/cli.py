@@ -158,8 +158,8 @@ def run(args: argparse.Namespace) -> int:
     env = report.environment(args.threads, "zoo " + shlex.join(sys.argv[1:]))
     if getattr(args, "ops", False):
         env["peak_gflops"], env["peak_source"] = (
-            (args.peak_gflops, "--peak-gflops") if args.peak_gflops else (runner.measure_peak_gflops(args.device, args.threads), "measured: best 2048^3 fp32 GEMM (torch.mm, zoo.ops.linear)")
-        )
+            (args.peak_gflops, "--peak-gflops") if args.peak_gflops
+            else runner.measure_peak_gflops(args.device, args.threads, DTYPES[args.dtype]))
     rows = runner.run_all(jobs, total=len(jobs), progress=not args.no_progress)
     report.add_peak_fraction(rows, env.get("peak_gflops"))
     _write_outputs([{"environment": env, "rows": rows}], args)

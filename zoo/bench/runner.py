@@ -93,22 +93,25 @@ def _add_timings(row: dict, timings: dict) -> None:
     )
 
 
-def measure_peak_gflops(device: str, threads: int) -> float:
-    """The machine's practical fp32 peak: the faster of PyTorch's BLAS and our GEMM on a 2048^3 product,
-    at its fastest (p20) time. BLAS alone can sit far below the hardware (MKL on AMD EPYC: 100 of about
-    220 GFLOP/s), which would put good kernels above 100%.
+def measure_peak_gflops(device: str, threads: int, dtype: torch.dtype = torch.float32) -> tuple[float, str]:
+    """The machine's practical peak in `dtype` and how it was measured: the faster of PyTorch's BLAS and
+    our GEMM (CPU) on a square product, at its fastest (p20) time. BLAS alone can sit far below the
+    hardware (MKL on AMD EPYC: 100 of about 220 GFLOP/s), which would put good kernels above 100%.
+    On CUDA the product is 8192^3, as a 2048^3 one leaves tensor cores idle part of the time.
 
     A practical peak, below the datasheet's: fused kernels can still exceed 100% of it.
     """
-    n = 2048
-    a, b = (torch.randn(n, n, device=device) for _ in range(2))
+    n = 8192 if device == "cuda" else 2048
+    a, b = (torch.randn(n, n, device=device, dtype=dtype) for _ in range(2))
     b_t = b.t().contiguous()
     candidates = {"torch": lambda: a @ b}
     if device == "cpu" and zoo.ops.extension_status().loaded:
         candidates["zoo"] = lambda: linear(a, b_t)
     with backend("auto"):
         timings = time_interleaved(candidates, threads=threads, rounds=2)
-    return 2 * n**3 / min(t.p20 for t in timings.values()) / 1e9
+    dtype_name = str(dtype).removeprefix("torch.")
+    return (2 * n**3 / min(t.p20 for t in timings.values()) / 1e9,
+            f"measured: best {n}^3 {dtype_name} GEMM ({', '.join(candidates)})")
 
 
 def run_model(name: str, *, batch_size: int, threads: int, rounds: int) -> dict:

@@ -17,9 +17,9 @@ from zoo.ops.backend import use_kernel
 from zoo.ops.linear import linear
 
 KERNEL_DEVICES = ("cpu", "meta", "cuda")
-# The CUDA kernels compile in CI but have not yet run on a GPU: `auto` keeps CUDA tensors on the
-# reference until tests/ops/test_recurrent.py passes on one; `ext` (as those tests use) runs them.
-UNVALIDATED_DEVICES = ("cuda",)
+# Our CUDA kernels pass their tests on an H200 (.ci/gpu) but run far slower there than PyTorch's
+# own CUDA ops (README, "On a GPU"): `auto` keeps CUDA tensors on the reference; `ext` runs them.
+EXT_ONLY_DEVICES = ("cuda",)
 _RNN_ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu}
 
 
@@ -61,7 +61,7 @@ def lstm_layer(x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths=None):
     """One LSTM layer over x (T, B, I) from (h0, c0) (B, H): returns (out (T, B, H), h_n, c_n)."""
     _check("lstm_layer", x, w_ih, w_hh, h0, 4)
     x_proj = _folded_projection(x, w_ih, b_ih, b_hh, linear)
-    if use_kernel(x, op="lstm", kernel_devices=KERNEL_DEVICES, unvalidated_devices=UNVALIDATED_DEVICES):
+    if use_kernel(x, op="lstm", kernel_devices=KERNEL_DEVICES, ext_only_devices=EXT_ONLY_DEVICES):
         out, h_n, c_n, _, _ = torch.ops.zoo.lstm_layer.default(x_proj, w_hh, h0, c0, lengths,
                                                                _training(x_proj, w_hh, h0, c0))
         return out, h_n, c_n
@@ -73,7 +73,7 @@ def gru_layer(x, w_ih, w_hh, b_ih, b_hh, h0, lengths=None):
     _check("gru_layer", x, w_ih, w_hh, h0, 3)
     x_proj = linear(x, w_ih, b_ih)
     b_hh = b_hh if b_hh is not None else w_hh.new_zeros(w_hh.shape[0])
-    if use_kernel(x, op="gru", kernel_devices=KERNEL_DEVICES, unvalidated_devices=UNVALIDATED_DEVICES):
+    if use_kernel(x, op="gru", kernel_devices=KERNEL_DEVICES, ext_only_devices=EXT_ONLY_DEVICES):
         out, h_n, _ = torch.ops.zoo.gru_layer.default(x_proj, w_hh, b_hh, h0, lengths,
                                                       _training(x_proj, w_hh, b_hh, h0))
         return out, h_n
@@ -85,7 +85,7 @@ def rnn_layer(x, w_ih, w_hh, b_ih, b_hh, h0, lengths=None, nonlinearity="tanh"):
     _check("rnn_layer", x, w_ih, w_hh, h0, 1)
     _check_nonlinearity(nonlinearity)
     x_proj = _folded_projection(x, w_ih, b_ih, b_hh, linear)
-    if use_kernel(x, op="rnn", kernel_devices=KERNEL_DEVICES, unvalidated_devices=UNVALIDATED_DEVICES):
+    if use_kernel(x, op="rnn", kernel_devices=KERNEL_DEVICES, ext_only_devices=EXT_ONLY_DEVICES):
         return torch.ops.zoo.rnn_layer.default(x_proj, w_hh, h0, lengths, nonlinearity)
     return _rnn_reference(x_proj, w_hh, h0, lengths, nonlinearity)
 
