@@ -42,7 +42,6 @@ using at::vec::Vectorized;
 using bias_act::Activation;
 using bias_act::epilogue;
 
-constexpr int64_t kRows = 6;  // output pixels per register tile
 constexpr int64_t kPixelBlock = 256;  // output pixels per weight-gradient GEMM
 constexpr int64_t kFewChannels = 8;  // fewer input channels: the weight gradient reads input rows in place
 constexpr int64_t kRowBlock = 16;  // output rows per work item of that weight gradient
@@ -84,8 +83,8 @@ void segment_tile(int64_t j, int64_t cols, const std::vector<Segment>& segs, con
 }
 
 // Rows j in [0, J) of C (rows ldc apart, n_cols columns) = the sum of the
-// segments valid at j. Rows every segment covers go kRows at a time, then one
-// narrower tile, with the segments merged; the rest one by one with only their
+// segments valid at j. Rows every segment covers go a register tile at a time
+// (for_each_row_tile), with the segments merged; the rest one by one with only their
 // valid segments; rows no segment covers get 0.
 template <typename T>
 void segmented_rows(int64_t J, const std::vector<Segment>& segs, const T* A, int64_t a_m, const T* packed,
