@@ -1,5 +1,6 @@
 """Attention: our kernel against the float64 reference (flash-attention's 2x rule), gradcheck, opcheck,
-compile/export, masks, causal, GQA, fully masked rows, dropout, and errors that name the argument."""
+compile/export, masks, causal, GQA, fully masked rows, dropout, and errors that name the argument; the
+reference backend's path (PyTorch's fused SDPA with our rule for fully masked rows) against the same oracle."""
 
 from __future__ import annotations
 
@@ -56,15 +57,18 @@ def run(fn, q, k, v, kwargs, grad):
     return [out, *torch.autograd.grad(out, (q, k, v), grad)]
 
 
+@pytest.mark.parametrize("mode", ["ext", "torch"], ids=["kernel", "pytorch-sdpa"])
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16, torch.float16])
 @pytest.mark.parametrize("case", CASES, ids=str)
-def test_matches_float64_reference(device, dtype, case):
-    if device == "cpu" and dtype in (torch.bfloat16, torch.float16):
-        pytest.skip("the CPU kernel serves float32/float64; other CPU dtypes run the reference")
+def test_matches_float64_reference(device, dtype, case, mode):
+    """Our kernel (ext), and PyTorch's fused SDPA with our rule for blind rows (the reference backend,
+    and auto's path for CUDA and for CPU half types)."""
+    if mode == "ext" and device == "cpu" and dtype in (torch.bfloat16, torch.float16):
+        pytest.skip("the CPU kernel serves float32/float64; other CPU dtypes run PyTorch's SDPA")
     q, k, v, kw = make(case, device, dtype)
     grad = torch.randn(*q.shape[:-1], v.shape[-1], generator=torch.Generator().manual_seed(1), dtype=torch.float64)
-    with backend("ext"):
+    with backend(mode):
         ours = run(sdpa, q, k, v, kw, grad.to(device, dtype))
     theirs = run(reference, q, k, v, kw, grad.to(device, dtype))  # eager PyTorch in the same dtype
     kw64 = dict(kw, attn_mask=kw["attn_mask"].double() if kw["attn_mask"] is not None and kw["attn_mask"].is_floating_point() else kw["attn_mask"])
@@ -128,19 +132,48 @@ def test_views_of_a_fused_projection_are_read_in_place(length):
     torch.testing.assert_close(ours, theirs)
 
 
-def test_fully_masked_rows_give_zero_output_and_finite_gradients():
-    q, k, v = (torch.randn(1, 2, 4, 8, dtype=torch.float64, requires_grad=True) for _ in range(3))
-    mask = torch.ones(1, 2, 4, 4, dtype=torch.bool)
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("mode", ["ext", "torch"], ids=["kernel", "pytorch-sdpa"])
+@pytest.mark.parametrize("kind", ["bool", "float"])
+def test_fully_masked_rows_give_zero_output_and_finite_gradients(kind, mode, device):
+    q, k, v = (torch.randn(1, 2, 4, 8, dtype=torch.float64, device=device, requires_grad=True) for _ in range(3))
+    mask = torch.ones(1, 2, 4, 4, dtype=torch.bool, device=device)
     mask[:, :, 1] = False
-    with backend("ext"):
+    mask[:, 1, 2, :3] = False
+    if kind == "float":
+        mask = torch.zeros(mask.shape, dtype=torch.float64, device=device).masked_fill(~mask, -math.inf)
+    with backend(mode):
         out = sdpa(q, k, v, attn_mask=mask)
     out.sum().backward()
     assert torch.equal(out[:, :, 1], torch.zeros_like(out[:, :, 1]))
     assert all(torch.isfinite(t.grad).all() for t in (q, k, v))
     assert torch.equal(q.grad[:, :, 1], torch.zeros_like(q.grad[:, :, 1]))
+    torch.testing.assert_close(out, reference(q, k, v, attn_mask=mask))
 
 
-def test_dropout_is_composed_with_correct_gradients():
+@pytest.mark.parametrize("kind", ["bool", "float"])
+def test_pytorch_sdpa_never_sees_a_fully_masked_row(kind, monkeypatch):
+    """Some of PyTorch's CUDA backends have returned NaN for a row that sees no key; the reference backend
+    shows such rows every key and zeroes their output, so none of them meets one."""
+    seen = []
+
+    def spy(query, key, value, attn_mask=None, *args, **kwargs):
+        visible = attn_mask if attn_mask.dtype == torch.bool else ~torch.isneginf(attn_mask)
+        seen.append(bool(visible.any(dim=-1).all()))
+        return sdpa_of_pytorch(query, key, value, attn_mask, *args, **kwargs)
+
+    sdpa_of_pytorch = F.scaled_dot_product_attention
+    monkeypatch.setattr(F, "scaled_dot_product_attention", spy)
+    q, k, v, kw = make(CASES[3], "cpu", torch.float64)  # a bool mask with a blind row per head
+    if kind == "float":
+        kw["attn_mask"] = torch.zeros(kw["attn_mask"].shape, dtype=torch.float64).masked_fill(~kw["attn_mask"], -math.inf)
+    with backend("torch"):
+        out = sdpa(q, k, v, **kw)
+    assert seen == [True]
+    torch.testing.assert_close(out, reference(q, k, v, **kw))
+
+
+def test_dropout_runs_on_pytorch_sdpa_with_correct_gradients():
     q, k, v = (torch.randn(1, 2, 5, 4, dtype=torch.float64, requires_grad=True) for _ in range(3))
 
     def seeded(q, k, v):
@@ -149,7 +182,7 @@ def test_dropout_is_composed_with_correct_gradients():
 
     assert torch.autograd.gradcheck(seeded, (q, k, v))
     torch.manual_seed(7)
-    keep = F.dropout(torch.ones(1, 2, 5, 5, dtype=torch.float64), 0.4)  # the same draw, as a mask
+    keep = F.dropout(torch.ones(1, 2, 5, 5, dtype=torch.float64), 0.4)  # the same draw (PyTorch's CPU math path)
     expected = (torch.softmax(q @ k.transpose(-2, -1) / 2, -1) * keep) @ v
     torch.testing.assert_close(seeded(q, k, v), expected)
 

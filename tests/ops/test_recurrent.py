@@ -218,6 +218,49 @@ def _forward_op(cell, inputs, training):
                                    training)
 
 
+_LAYERS = {"lstm": (4, zoo.ops.lstm_layer, recurrent_ops.lstm_layer_reference),
+           "gru": (3, zoo.ops.gru_layer, recurrent_ops.gru_layer_reference),
+           "tanh": (1, zoo.ops.rnn_layer, recurrent_ops.rnn_layer_reference),
+           "relu": (1, zoo.ops.rnn_layer, recurrent_ops.rnn_layer_reference)}
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=str)
+@pytest.mark.parametrize("lengths", [None, [6, 2, 3, 1], [6, 0, 3, 1]], ids=["full", "lengths", "a-zero-length"])
+@pytest.mark.parametrize("bias", [True, False], ids=["bias", "no-bias"])
+@pytest.mark.parametrize("kind", list(_LAYERS))
+def test_reference_backend_runs_pytorchs_fused_layer(kind, bias, lengths, dtype, device, monkeypatch):
+    """Off our kernels (ZOO_KERNELS=torch; auto on CUDA and for CPU half types) a layer runs once through
+    PyTorch's fused op (cuDNN on CUDA), packed by the lengths, and matches the step loop computed in float64;
+    a zero length, which PyTorch's packing refuses, takes the step loop."""
+    gates, layer, loop = _LAYERS[kind]
+    g = torch.Generator().manual_seed(0)
+    t, b, i, h = 6, 4, 3, 5
+    shapes = [(t, b, i), (gates * h, i), (gates * h, h), *([(gates * h,)] * 2 if bias else [None] * 2),
+              *[(b, h)] * (2 if kind == "lstm" else 1)]
+    args64 = [None if s is None else torch.randn(s, generator=g, dtype=torch.float64).requires_grad_() for s in shapes]
+    args = [None if a is None else a.detach().to(device, dtype).requires_grad_() for a in args64]
+    lengths = None if lengths is None else torch.tensor(lengths)
+    kw = {} if kind in ("lstm", "gru") else {"nonlinearity": kind}
+    calls = []
+    fused = recurrent_ops._PYTORCH_OPS[kind]
+    monkeypatch.setitem(recurrent_ops._PYTORCH_OPS, kind, lambda *a: calls.append(1) or fused(*a))
+    with backend("torch"):
+        ours = layer(*args, lengths, **kw)
+    assert len(calls) == (0 if lengths is not None and 0 in lengths else 1)
+    theirs, oracle = loop(*args, lengths, **kw), loop(*args64, lengths, **kw)  # the loop in our dtype, in float64
+    upstream = [torch.randn(o.shape, generator=g, dtype=torch.float64) for o in oracle]
+
+    def with_grads(outputs, inputs):
+        grads = torch.autograd.grad(outputs, [a for a in inputs if a is not None],
+                                    [u.to(outputs[0].device, outputs[0].dtype) for u in upstream])
+        return [*outputs, *grads]
+
+    ours_err, theirs_err, ok = within_flash_rule(with_grads(ours, args), with_grads(theirs, args),
+                                                 with_grads(oracle, args64), tolerance(dtype)[0])
+    assert ok, f"{kind} {dtype}: error {ours_err:.3g} > 2 x the step loop's {theirs_err:.3g}"
+
+
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_inference_saves_nothing_and_computes_the_same(cell, device):

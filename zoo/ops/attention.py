@@ -1,18 +1,21 @@
 """Scaled-dot-product attention with the contract of torch.nn.functional.scaled_dot_product_attention.
 
 Python half of csrc/attention/: argument handling (any leading batch dims,
-grouped-query attention, mask broadcasting), the PyTorch reference (test oracle
-and fallback), fake kernels, and autograd whose backward is our own kernel.
+grouped-query attention, mask broadcasting), the composed PyTorch reference (the
+test oracle), the fallback onto PyTorch's own fused SDPA, fake kernels, and
+autograd whose backward is our own kernel.
 
 Semantics, as PyTorch's: is_causal is top-left aligned (query i sees keys j <= i,
 also when Lq != Lk); a bool mask is True where attention is allowed; a float
-mask is added to the scores. One deliberate difference: a query row that can
-see no key gets output 0 and zero gradient (PyTorch's math path gives NaN).
+mask is added to the scores. A query row that can see no key gets output 0 and
+zero gradient, on every path (some of PyTorch's CUDA backends have given NaN there).
 
-These calls run the reference (the composed PyTorch computation) instead of the
-kernel, in every backend mode: dropout_p > 0 (dropout is composed, softmax ->
-dropout -> matmul, not fused), an attn_mask that requires grad, and CPU dtypes
-other than float32/float64.
+Where our kernel does not run, F.scaled_dot_product_attention does (flash or
+memory-efficient where the device has them, never the L x L score matrix our
+composed reference builds): under ZOO_KERNELS=torch, under auto where our kernel
+is slower than PyTorch's (CUDA), and in every mode for dropout_p > 0 (not fused
+into our kernel), an attn_mask that requires grad, and CPU dtypes other than
+float32/float64.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from zoo.ops.backend import use_kernel
 
 KERNEL_DEVICES = ("cpu", "meta", "cuda")
 # Our CUDA kernels pass their tests on an H200 (.ci/gpu) but run far slower there than PyTorch's
-# own CUDA ops (README, "On a GPU"): `auto` keeps CUDA tensors on the reference; `ext` runs them.
+# own CUDA ops (README, "On a GPU"): `auto` runs PyTorch's own ops on CUDA tensors; `ext` runs ours.
 EXT_ONLY_DEVICES = ("cuda",)
 
 
@@ -93,13 +96,29 @@ def scaled_dot_product_attention(query: torch.Tensor, key: torch.Tensor, value: 
         and not (attn_mask is not None and attn_mask.requires_grad)
     )
     if not on_kernel:
-        return _reference(query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa)
+        return _pytorch_fused(query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa)
     scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else float(scale)
     mask = None
     if attn_mask is not None:
         mask = _to_4d(attn_mask.expand(*query.shape[:-1], key.shape[-2]))
     out, _ = torch.ops.zoo.attention_forward.default(_to_4d(query), _to_4d(key), _to_4d(value), mask, is_causal, scale)
     return out.reshape(*query.shape[:-1], value.shape[-1])
+
+
+def _pytorch_fused(query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa):
+    """F.scaled_dot_product_attention with our rule for rows that see no key: they are shown every key,
+    so no backend PyTorch picks meets an all-masked row, then their output is zeroed (zero gradient too)."""
+    blind = None
+    if attn_mask is not None:
+        if attn_mask.dtype == torch.bool:
+            blind = ~attn_mask.any(dim=-1, keepdim=True)
+            attn_mask = attn_mask | blind
+        else:
+            blind = torch.isneginf(attn_mask).all(dim=-1, keepdim=True)
+            attn_mask = attn_mask.masked_fill(blind, 0.0)
+    out = F.scaled_dot_product_attention(query, key, value, attn_mask, dropout_p, is_causal, scale=scale,
+                                         enable_gqa=enable_gqa)
+    return out if blind is None else out.masked_fill(blind, 0.0)
 
 
 def _reference(query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa):

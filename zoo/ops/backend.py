@@ -1,4 +1,8 @@
-"""Chooses, per call, between our compiled kernels and the pure-PyTorch reference.
+"""Chooses, per call, between our compiled kernels and the reference: PyTorch's own ops.
+
+The reference backend runs each op as PyTorch would, fused where PyTorch fuses it
+(F.conv*, F.linear, F.scaled_dot_product_attention, torch.lstm/gru: cuDNN, cuBLAS and
+flash attention on CUDA), so falling back never costs more than not using zoo.
 
   ZOO_KERNELS=auto   (default) our kernels where zoo._C is loaded and supports the
                      tensor's device; otherwise the reference, with one warning

@@ -25,7 +25,7 @@ from zoo.ops.bias_act import ACTIVATIONS, bias_act, check_act
 
 KERNEL_DEVICES = ("cpu", "meta", "cuda")
 # Our CUDA kernels pass their tests on an H200 (.ci/gpu) but run far slower there than PyTorch's
-# own CUDA ops (README, "On a GPU"): `auto` keeps CUDA tensors on the reference; `ext` runs them.
+# own CUDA ops (README, "On a GPU"): `auto` runs PyTorch's own ops on CUDA tensors; `ext` runs ours.
 EXT_ONLY_DEVICES = ("cuda",)
 _FUNCTIONAL = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 _FUNCTIONAL_TRANSPOSE = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}

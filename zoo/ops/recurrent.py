@@ -5,12 +5,18 @@ steps is one GEMM here (zoo.ops.linear, our GEMM, so autograd covers W_ih and th
 recurrence with its fused gate math and our own backward through time run in
 zoo::lstm_layer / gru_layer / rnn_layer. `lengths` (int64, CPU) makes steps past each
 sequence's end no-ops: state carried, output 0, as packed sequences need.
+
+Where our kernel does not run (ZOO_KERNELS=torch; CUDA under auto, where cuDNN is faster; CPU
+dtypes other than float32/float64), a layer runs on PyTorch's own fused op (torch.lstm, torch.gru,
+torch.rnn_tanh/relu: cuDNN on CUDA), packed by `lengths`. The step-by-step loops below are the
+test oracles, and serve the empty cases those ops refuse.
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from zoo.ops import _extension
 from zoo.ops.backend import use_kernel
@@ -18,12 +24,13 @@ from zoo.ops.linear import linear
 
 KERNEL_DEVICES = ("cpu", "meta", "cuda")
 # Our CUDA kernels pass their tests on an H200 (.ci/gpu) but run far slower there than PyTorch's
-# own CUDA ops (README, "On a GPU"): `auto` keeps CUDA tensors on the reference; `ext` runs them.
+# own CUDA ops (README, "On a GPU"): `auto` runs PyTorch's own ops on CUDA tensors; `ext` runs ours.
 EXT_ONLY_DEVICES = ("cuda",)
 _RNN_ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu}
+_PYTORCH_OPS = {"lstm": torch.lstm, "gru": torch.gru, "tanh": torch.rnn_tanh, "relu": torch.rnn_relu}
 
 
-def _check(op: str, x, w_ih, w_hh, h0, gates: int) -> None:
+def _check(op: str, x, w_ih, w_hh, h0, gates: int, lengths=None, c0=None) -> None:
     if x.dim() != 3:
         raise ValueError(f"zoo.{op}: argument 'x' must be 3-D (T, B, input_size), got {tuple(x.shape)}")
     if w_ih.shape[1] != x.shape[2]:
@@ -34,6 +41,14 @@ def _check(op: str, x, w_ih, w_hh, h0, gates: int) -> None:
                          f"got {tuple(w_hh.shape)} and {tuple(w_ih.shape)}")
     if h0.shape != (x.shape[1], hidden):
         raise ValueError(f"zoo.{op}: argument 'h0' must be (B, H) = {(x.shape[1], hidden)}, got {tuple(h0.shape)}")
+    if c0 is not None and c0.shape != h0.shape:
+        raise ValueError(f"zoo.{op}: argument 'c0' must have the shape of 'h0' {tuple(h0.shape)}, got {tuple(c0.shape)}")
+    if lengths is not None:
+        if lengths.shape != (x.shape[1],) or lengths.dtype != torch.int64 or lengths.device.type != "cpu":
+            raise ValueError(f"zoo.{op}: argument 'lengths' must be a 1-D int64 CPU tensor of B = {x.shape[1]} "
+                             f"lengths, got {tuple(lengths.shape)} {lengths.dtype} on {lengths.device}")
+        if lengths.numel() and not 0 <= int(lengths.min()) <= int(lengths.max()) <= x.shape[0]:
+            raise ValueError(f"zoo.{op}: argument 'lengths' must lie in [0, T = {x.shape[0]}]")
 
 
 def _folded_projection(x, w_ih, b_ih, b_hh, project=F.linear):
@@ -59,35 +74,65 @@ def _training(*tensors) -> bool:
 
 def lstm_layer(x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths=None):
     """One LSTM layer over x (T, B, I) from (h0, c0) (B, H): returns (out (T, B, H), h_n, c_n)."""
-    _check("lstm_layer", x, w_ih, w_hh, h0, 4)
+    _check("lstm_layer", x, w_ih, w_hh, h0, 4, lengths, c0)
+    if not use_kernel(x, op="lstm", kernel_devices=KERNEL_DEVICES, ext_only_devices=EXT_ONLY_DEVICES):
+        return _pytorch_layer("lstm", x, w_ih, w_hh, b_ih, b_hh, (h0, c0), lengths)
     x_proj = _folded_projection(x, w_ih, b_ih, b_hh, linear)
-    if use_kernel(x, op="lstm", kernel_devices=KERNEL_DEVICES, ext_only_devices=EXT_ONLY_DEVICES):
-        out, h_n, c_n, _, _ = torch.ops.zoo.lstm_layer.default(x_proj, w_hh, h0, c0, lengths,
-                                                               _training(x_proj, w_hh, h0, c0))
-        return out, h_n, c_n
-    return _lstm_reference(x_proj, w_hh, h0, c0, lengths)
+    out, h_n, c_n, _, _ = torch.ops.zoo.lstm_layer.default(x_proj, w_hh, h0, c0, lengths,
+                                                           _training(x_proj, w_hh, h0, c0))
+    return out, h_n, c_n
 
 
 def gru_layer(x, w_ih, w_hh, b_ih, b_hh, h0, lengths=None):
     """One GRU layer over x (T, B, I) from h0 (B, H): returns (out (T, B, H), h_n)."""
-    _check("gru_layer", x, w_ih, w_hh, h0, 3)
+    _check("gru_layer", x, w_ih, w_hh, h0, 3, lengths)
+    if not use_kernel(x, op="gru", kernel_devices=KERNEL_DEVICES, ext_only_devices=EXT_ONLY_DEVICES):
+        return _pytorch_layer("gru", x, w_ih, w_hh, b_ih, b_hh, (h0,), lengths)
     x_proj = linear(x, w_ih, b_ih)
     b_hh = b_hh if b_hh is not None else w_hh.new_zeros(w_hh.shape[0])
-    if use_kernel(x, op="gru", kernel_devices=KERNEL_DEVICES, ext_only_devices=EXT_ONLY_DEVICES):
-        out, h_n, _ = torch.ops.zoo.gru_layer.default(x_proj, w_hh, b_hh, h0, lengths,
-                                                      _training(x_proj, w_hh, b_hh, h0))
-        return out, h_n
-    return _gru_reference(x_proj, w_hh, b_hh, h0, lengths)
+    out, h_n, _ = torch.ops.zoo.gru_layer.default(x_proj, w_hh, b_hh, h0, lengths, _training(x_proj, w_hh, b_hh, h0))
+    return out, h_n
 
 
 def rnn_layer(x, w_ih, w_hh, b_ih, b_hh, h0, lengths=None, nonlinearity="tanh"):
     """One Elman RNN layer (tanh or relu) over x (T, B, I) from h0 (B, H): returns (out (T, B, H), h_n)."""
-    _check("rnn_layer", x, w_ih, w_hh, h0, 1)
+    _check("rnn_layer", x, w_ih, w_hh, h0, 1, lengths)
     _check_nonlinearity(nonlinearity)
-    x_proj = _folded_projection(x, w_ih, b_ih, b_hh, linear)
-    if use_kernel(x, op="rnn", kernel_devices=KERNEL_DEVICES, ext_only_devices=EXT_ONLY_DEVICES):
-        return torch.ops.zoo.rnn_layer.default(x_proj, w_hh, h0, lengths, nonlinearity)
-    return _rnn_reference(x_proj, w_hh, h0, lengths, nonlinearity)
+    if not use_kernel(x, op="rnn", kernel_devices=KERNEL_DEVICES, ext_only_devices=EXT_ONLY_DEVICES):
+        return _pytorch_layer(nonlinearity, x, w_ih, w_hh, b_ih, b_hh, (h0,), lengths)
+    return torch.ops.zoo.rnn_layer.default(_folded_projection(x, w_ih, b_ih, b_hh, linear), w_hh, h0, lengths,
+                                           nonlinearity)
+
+
+def _pytorch_layer(kind, x, w_ih, w_hh, b_ih, b_hh, states, lengths):
+    """One layer, one direction on PyTorch's fused op for `kind` ('lstm', 'gru', 'tanh', 'relu'), packed by `lengths`:
+    returns (out, *final states) as our kernels do. Empty inputs and zero lengths, which those ops refuse,
+    take the step loop."""
+    if x.shape[0] == 0 or x.shape[1] == 0 or (lengths is not None and bool((lengths == 0).any())):
+        return _composed_layer(kind, x, w_ih, w_hh, b_ih, b_hh, states, lengths)
+    params = [w_ih, w_hh]
+    if b_ih is not None or b_hh is not None:
+        params += [b if b is not None else w_hh.new_zeros(w_hh.shape[0]) for b in (b_ih, b_hh)]
+    run = _PYTORCH_OPS[kind]
+    # cuDNN keeps what its backward needs only when told it is training
+    flags = (len(params) == 4, 1, 0.0, _training(x, w_ih, w_hh, b_ih, b_hh, *states), False)
+    hx = [s.unsqueeze(0) for s in states]
+    if lengths is None:
+        out, *finals = run(x, hx if kind == "lstm" else hx[0], params, *flags, False)
+        return (out, *(f.squeeze(0) for f in finals))
+    packed = pack_padded_sequence(x, lengths, enforce_sorted=False)
+    hx = [h.index_select(1, packed.sorted_indices.to(h.device)) for h in hx]
+    data, *finals = run(packed.data, packed.batch_sizes, hx if kind == "lstm" else hx[0], params, *flags)
+    out, _ = pad_packed_sequence(packed._replace(data=data), total_length=x.shape[0])
+    return (out, *(f.squeeze(0).index_select(0, packed.unsorted_indices.to(f.device)) for f in finals))
+
+
+def _composed_layer(kind, x, w_ih, w_hh, b_ih, b_hh, states, lengths):
+    if kind == "lstm":
+        return lstm_layer_reference(x, w_ih, w_hh, b_ih, b_hh, *states, lengths)
+    if kind == "gru":
+        return gru_layer_reference(x, w_ih, w_hh, b_ih, b_hh, *states, lengths)
+    return rnn_layer_reference(x, w_ih, w_hh, b_ih, b_hh, *states, lengths, nonlinearity=kind)
 
 
 def _lstm_reference(x_proj, w_hh, h, c, lengths):
@@ -136,20 +181,20 @@ def _stack(outs, h):
 
 def lstm_layer_reference(x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths=None):
     """Pure-PyTorch lstm_layer: the oracle the kernel is tested against."""
-    _check("lstm_layer", x, w_ih, w_hh, h0, 4)
+    _check("lstm_layer", x, w_ih, w_hh, h0, 4, lengths, c0)
     return _lstm_reference(_folded_projection(x, w_ih, b_ih, b_hh), w_hh, h0, c0, lengths)
 
 
 def gru_layer_reference(x, w_ih, w_hh, b_ih, b_hh, h0, lengths=None):
     """Pure-PyTorch gru_layer: the oracle the kernel is tested against."""
-    _check("gru_layer", x, w_ih, w_hh, h0, 3)
+    _check("gru_layer", x, w_ih, w_hh, h0, 3, lengths)
     b_hh = b_hh if b_hh is not None else w_hh.new_zeros(w_hh.shape[0])
     return _gru_reference(F.linear(x, w_ih, b_ih), w_hh, b_hh, h0, lengths)
 
 
 def rnn_layer_reference(x, w_ih, w_hh, b_ih, b_hh, h0, lengths=None, nonlinearity="tanh"):
     """Pure-PyTorch rnn_layer: the oracle the kernel is tested against."""
-    _check("rnn_layer", x, w_ih, w_hh, h0, 1)
+    _check("rnn_layer", x, w_ih, w_hh, h0, 1, lengths)
     _check_nonlinearity(nonlinearity)
     return _rnn_reference(_folded_projection(x, w_ih, b_ih, b_hh), w_hh, h0, lengths, nonlinearity)
 
