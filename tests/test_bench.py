@@ -124,9 +124,10 @@ def test_flash_attention_never_holds_the_score_matrix():
     scores_bytes = 2048 * 2048 * 4
     with zoo.ops.backend("ext"):
         ours = memory.peak_allocated_bytes(lambda: zoo.ops.scaled_dot_product_attention(q, k, v))
-    with zoo.ops.backend("torch"):
-        reference = memory.peak_allocated_bytes(lambda: zoo.ops.scaled_dot_product_attention(q, k, v))
-    assert ours < scores_bytes / 8 < scores_bytes <= reference
+    with zoo.ops.backend("torch"):  # PyTorch's own SDPA: flash attention on the CPU too
+        pytorch = memory.peak_allocated_bytes(lambda: zoo.ops.scaled_dot_product_attention(q, k, v))
+    composed = memory.peak_allocated_bytes(lambda: zoo.ops.scaled_dot_product_attention_reference(q, k, v))
+    assert max(ours, pytorch) < scores_bytes / 8 < scores_bytes <= composed
 
 
 def test_shapes_file_and_percent_of_a_given_peak(tmp_path):

@@ -262,6 +262,49 @@ def test_reference_backend_runs_pytorchs_fused_layer(kind, bias, lengths, dtype,
 
 
 @pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("lengths", [None, [6, 2, 3, 1], [6, 0, 3, 1]], ids=["full", "lengths", "a-zero-length"])
+@pytest.mark.parametrize("bias", [True, False], ids=["bias", "no-bias"])
+def test_projected_lstm_layer_matches_float64_step_loop(bias, lengths, device):
+    """proj_size: h = (o * tanh(c)) W_hr^T, P wide; the layer runs PyTorch's fused LSTM."""
+    g = torch.Generator().manual_seed(0)
+    t, b, i, h, p = 6, 4, 3, 5, 2
+    shapes = [(t, b, i), (4 * h, i), (4 * h, p), *([(4 * h,)] * 2 if bias else [None] * 2), (b, p), (b, h), (p, h)]
+    args = [None if s is None else torch.randn(s, generator=g, dtype=torch.float64).to(device).requires_grad_()
+            for s in shapes]
+    *layer_args, w_hr = args
+    lengths = None if lengths is None else torch.tensor(lengths)
+    with backend("ext"):
+        ours = zoo.ops.lstm_layer(*layer_args, lengths, w_hr=w_hr)
+    oracle = recurrent_ops.lstm_layer_reference(*layer_args, lengths, w_hr)
+    assert [o.shape for o in ours] == [(t, b, p), (b, p), (b, h)]
+    upstream = [torch.randn(o.shape, generator=g, dtype=torch.float64).to(device) for o in oracle]
+    leaves = [a for a in args if a is not None]
+    for got, want in zip([*ours, *torch.autograd.grad(ours, leaves, upstream)],
+                         [*oracle, *torch.autograd.grad(oracle, leaves, upstream)]):
+        torch.testing.assert_close(got, want)
+
+
+@pytest.mark.parametrize("config", [dict(num_layers=2, bidirectional=True), dict(batch_first=True, bias=False)],
+                         ids=str)
+def test_projected_lstm_matches_torch_nn(config):
+    ref = nn.LSTM(4, 7, proj_size=3, dtype=torch.float64, **config)
+    ours = zoo.nn.LSTM(4, 7, proj_size=3, dtype=torch.float64, **config)
+    assert [(n, p.shape) for n, p in ours.named_parameters()] == [(n, p.shape) for n, p in ref.named_parameters()]
+    ours.load_state_dict(ref.state_dict())
+    assert "proj_size=3" in repr(ours)
+    batch_first = config.get("batch_first", False)
+    x = torch.randn((2, 5, 4) if batch_first else (5, 2, 4), dtype=torch.float64)
+    states = 2 * config.get("num_layers", 1) if config.get("bidirectional") else config.get("num_layers", 1)
+    hx = (torch.randn(states, 2, 3, dtype=torch.float64), torch.randn(states, 2, 7, dtype=torch.float64))
+    packed = pack_padded_sequence(x, torch.tensor([5, 2]), batch_first=batch_first, enforce_sorted=False)
+    for args in [(x,), (x, hx), (packed, hx)]:
+        for a, b in zip(*run_both(ours, ref, *args)):
+            torch.testing.assert_close(a, b)
+    with pytest.raises(ValueError, match=r"argument 'hx' must have shape \(\d+, 2, 3\)"):
+        ours(x, (hx[1], hx[1]))
+
+
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_inference_saves_nothing_and_computes_the_same(cell, device):
     inputs, _ = layer_case(cell, torch.float32, device, True)
@@ -320,8 +363,14 @@ def test_errors_name_the_argument():
         lstm(torch.randn(5, 2, 3))
     with pytest.raises(ValueError, match=r"argument 'hx' must have shape \(2, 2, 6\)"):
         lstm(torch.randn(5, 2, 4), (torch.zeros(1, 2, 6), torch.zeros(1, 2, 6)))
-    with pytest.raises(NotImplementedError, match="proj_size"):
-        zoo.nn.LSTM(4, 6, proj_size=3)
+    with pytest.raises(ValueError, match=r"argument 'proj_size' must be in \[0, hidden_size = 6\)"):
+        zoo.nn.LSTM(4, 6, proj_size=6)
+    with pytest.raises(ValueError, match="argument 'w_hr'"):
+        zoo.ops.lstm_layer(torch.randn(2, 3, 4), torch.randn(24, 4), torch.randn(24, 3), None, None,
+                           torch.zeros(3, 3), torch.zeros(3, 6), w_hr=torch.randn(2, 6))
+    with pytest.raises(ValueError, match="argument 'c0'"):
+        zoo.ops.lstm_layer(torch.randn(2, 3, 4), torch.randn(24, 4), torch.randn(24, 3), None, None,
+                           torch.zeros(3, 3), torch.zeros(3, 3), w_hr=torch.randn(3, 6))
     with pytest.raises(ValueError, match="argument 'h0'"):
         torch.ops.zoo.gru_layer(torch.randn(2, 3, 12), torch.randn(12, 4), torch.randn(12), torch.randn(2, 4), None)
     with pytest.raises(ValueError, match="argument 'nonlinearity'"):

@@ -5,7 +5,8 @@ with the same initialisation, so their state_dicts load unchanged. They are not
 nn.RNNBase subclasses because torch.compile refuses to trace those. Multi-layer,
 bidirectional, batch_first, initial states, dropout between layers and
 PackedSequence input are supported; a packed batch runs with per-sequence
-lengths inside the kernel, so no step is spent on padding.
+lengths inside the kernel, so no step is spent on padding. An LSTM with
+proj_size > 0 runs PyTorch's fused LSTM (our kernels do not project h).
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ class _Recurrent(nn.Module):
     """The parameters and the layer/direction loop shared by LSTM and GRU; subclasses define
     `gates`, `num_states` and `_layer`, one layer's run."""
 
+    proj_size = 0  # an LSTM's projection: h is then proj_size wide, c stays hidden_size
+    weight_names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
                  device=None, dtype=None):
@@ -46,14 +50,17 @@ class _Recurrent(nn.Module):
         self.bias, self.batch_first, self.dropout, self.bidirectional = bias, batch_first, float(dropout), bidirectional
         factory = dict(device=device, dtype=dtype)
         directions = 2 if bidirectional else 1
+        width = self.proj_size or hidden_size  # of h, and so of each layer's output
         for layer in range(num_layers):
-            layer_input = input_size if layer == 0 else hidden_size * directions
+            layer_input = input_size if layer == 0 else width * directions
             for direction in range(directions):
                 suffix = f"_l{layer}{'_reverse' if direction else ''}"
                 shapes = [("weight_ih", (self.gates * hidden_size, layer_input)),
-                          ("weight_hh", (self.gates * hidden_size, hidden_size))]
+                          ("weight_hh", (self.gates * hidden_size, width))]
                 if bias:
                     shapes += [("bias_ih", (self.gates * hidden_size,)), ("bias_hh", (self.gates * hidden_size,))]
+                if self.proj_size:
+                    shapes.append(("weight_hr", (self.proj_size, hidden_size)))
                 for name, shape in shapes:
                     self.register_parameter(name + suffix, nn.Parameter(torch.empty(shape, **factory)))
         self.reset_parameters()
@@ -66,7 +73,8 @@ class _Recurrent(nn.Module):
 
     def extra_repr(self) -> str:
         return (f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, bias={self.bias}, "
-                f"batch_first={self.batch_first}, dropout={self.dropout}, bidirectional={self.bidirectional}")
+                f"batch_first={self.batch_first}, dropout={self.dropout}, bidirectional={self.bidirectional}"
+                + (f", proj_size={self.proj_size}" if self.proj_size else ""))
 
     def forward(self, input, hx=None):
         packed = isinstance(input, PackedSequence)
@@ -89,7 +97,7 @@ class _Recurrent(nn.Module):
             outputs = []
             for direction in range(directions):
                 suffix = f"_l{layer}{'_reverse' if direction else ''}"
-                weights = [getattr(self, f"{name}{suffix}", None) for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+                weights = [getattr(self, f"{name}{suffix}", None) for name in self.weight_names]
                 index = layer * directions + direction
                 seq = layer_input if direction == 0 else _reverse_in_time(layer_input, lengths)
                 out, *last = self._layer(seq, weights, [s[index] for s in states], lengths)
@@ -103,14 +111,16 @@ class _Recurrent(nn.Module):
         return self._format(input, layer_input, finals, lengths)
 
     def _initial_states(self, x, hx, unbatched: bool):
-        shape = (self.num_layers * (2 if self.bidirectional else 1), x.shape[1], self.hidden_size)
+        layers = self.num_layers * (2 if self.bidirectional else 1)
+        shapes = [(layers, x.shape[1], width) for width in (self.proj_size or self.hidden_size, self.hidden_size)]
+        shapes = shapes[:self.num_states]  # h, then an LSTM's c
         if hx is None:
-            return [x.new_zeros(shape) for _ in range(self.num_states)]
+            return [x.new_zeros(shape) for shape in shapes]
         hx = list(hx) if isinstance(hx, (tuple, list)) else [hx]
         if len(hx) != self.num_states:
             raise ValueError(f"argument 'hx' must hold {self.num_states} tensor(s), got {len(hx)}")
         hx = [h.unsqueeze(1) if unbatched else h for h in hx]
-        for h in hx:
+        for h, shape in zip(hx, shapes):
             if tuple(h.shape) != shape:
                 raise ValueError(f"argument 'hx' must have shape {shape}, got {tuple(h.shape)}")
         return hx
@@ -128,17 +138,20 @@ class _Recurrent(nn.Module):
 
 
 class LSTM(_Recurrent):
-    """torch.nn.LSTM on zoo's fused LSTM kernel (proj_size > 0 is not supported yet)."""
+    """torch.nn.LSTM on zoo's fused LSTM kernel; with proj_size > 0 on PyTorch's (ours does not project)."""
 
     gates, num_states = 4, 2
+    weight_names = (*_Recurrent.weight_names, "weight_hr")
 
-    def __init__(self, *args, proj_size: int = 0, **kwargs):
-        if proj_size:
-            raise NotImplementedError("zoo.nn.LSTM: proj_size > 0 has no zoo kernel yet; use torch.nn.LSTM")
-        super().__init__(*args, **kwargs)
+    def __init__(self, input_size: int, hidden_size: int, *args, proj_size: int = 0, **kwargs):
+        if not 0 <= proj_size < hidden_size:
+            raise ValueError(f"argument 'proj_size' must be in [0, hidden_size = {hidden_size}), got {proj_size}")
+        self.proj_size = proj_size
+        super().__init__(input_size, hidden_size, *args, **kwargs)
 
     def _layer(self, x, weights, states, lengths):
-        return lstm_layer(x, *weights, *states, lengths)
+        *weights, w_hr = weights
+        return lstm_layer(x, *weights, *states, lengths, w_hr=w_hr)
 
 
 class GRU(_Recurrent):

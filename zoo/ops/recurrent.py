@@ -30,19 +30,26 @@ _RNN_ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu}
 _PYTORCH_OPS = {"lstm": torch.lstm, "gru": torch.gru, "tanh": torch.rnn_tanh, "relu": torch.rnn_relu}
 
 
-def _check(op: str, x, w_ih, w_hh, h0, gates: int, lengths=None, c0=None) -> None:
+def _check(op: str, x, w_ih, w_hh, h0, gates: int, lengths=None, c0=None, w_hr=None) -> None:
+    """The kernels' checks, made in Python too so that every path names the argument alike. h is P wide
+    (w_hh (gates*H, P)) where an LSTM projects it (w_hr (P, H)), else H."""
     if x.dim() != 3:
         raise ValueError(f"zoo.{op}: argument 'x' must be 3-D (T, B, input_size), got {tuple(x.shape)}")
     if w_ih.shape[1] != x.shape[2]:
         raise ValueError(f"zoo.{op}: argument 'x' must have input_size {w_ih.shape[1]} features, got {x.shape[2]}")
-    hidden = w_hh.shape[1]
+    state = w_hh.shape[1]
+    if w_hr is not None and (w_hr.dim() != 2 or w_hr.shape[0] != state):
+        raise ValueError(f"zoo.{op}: argument 'w_hr' must be (P, H) with P = {state} = w_hh.shape[1], "
+                         f"got {tuple(w_hr.shape)}")
+    hidden = state if w_hr is None else w_hr.shape[1]
     if w_hh.shape[0] != gates * hidden or w_ih.shape[0] != gates * hidden:
-        raise ValueError(f"zoo.{op}: argument 'w_hh' must be ({gates}*H, H) with w_ih ({gates}*H, I), "
-                         f"got {tuple(w_hh.shape)} and {tuple(w_ih.shape)}")
-    if h0.shape != (x.shape[1], hidden):
-        raise ValueError(f"zoo.{op}: argument 'h0' must be (B, H) = {(x.shape[1], hidden)}, got {tuple(h0.shape)}")
-    if c0 is not None and c0.shape != h0.shape:
-        raise ValueError(f"zoo.{op}: argument 'c0' must have the shape of 'h0' {tuple(h0.shape)}, got {tuple(c0.shape)}")
+        raise ValueError(f"zoo.{op}: argument 'w_hh' must be ({gates}*H, {'H' if w_hr is None else 'P'}) with "
+                         f"w_ih ({gates}*H, I), got {tuple(w_hh.shape)} and {tuple(w_ih.shape)}")
+    if h0.shape != (x.shape[1], state):
+        raise ValueError(f"zoo.{op}: argument 'h0' must be (B, {'H' if w_hr is None else 'P'}) = "
+                         f"{(x.shape[1], state)}, got {tuple(h0.shape)}")
+    if c0 is not None and c0.shape != (x.shape[1], hidden):
+        raise ValueError(f"zoo.{op}: argument 'c0' must be (B, H) = {(x.shape[1], hidden)}, got {tuple(c0.shape)}")
     if lengths is not None:
         if lengths.shape != (x.shape[1],) or lengths.dtype != torch.int64 or lengths.device.type != "cpu":
             raise ValueError(f"zoo.{op}: argument 'lengths' must be a 1-D int64 CPU tensor of B = {x.shape[1]} "
@@ -72,11 +79,15 @@ def _training(*tensors) -> bool:
     return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
 
 
-def lstm_layer(x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths=None):
-    """One LSTM layer over x (T, B, I) from (h0, c0) (B, H): returns (out (T, B, H), h_n, c_n)."""
-    _check("lstm_layer", x, w_ih, w_hh, h0, 4, lengths, c0)
-    if not use_kernel(x, op="lstm", kernel_devices=KERNEL_DEVICES, ext_only_devices=EXT_ONLY_DEVICES):
-        return _pytorch_layer("lstm", x, w_ih, w_hh, b_ih, b_hh, (h0, c0), lengths)
+def lstm_layer(x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths=None, w_hr=None):
+    """One LSTM layer over x (T, B, I) from (h0, c0) (B, H): returns (out (T, B, H), h_n, c_n).
+
+    `w_hr` (P, H) projects h to P features, as torch.nn.LSTM's proj_size does (h0, h_n and out are then
+    P wide). Our kernels do not project: such a layer runs PyTorch's fused op in every backend mode."""
+    _check("lstm_layer", x, w_ih, w_hh, h0, 4, lengths, c0, w_hr)
+    if w_hr is not None or not use_kernel(x, op="lstm", kernel_devices=KERNEL_DEVICES,
+                                          ext_only_devices=EXT_ONLY_DEVICES):
+        return _pytorch_layer("lstm", x, w_ih, w_hh, b_ih, b_hh, (h0, c0), lengths, w_hr)
     x_proj = _folded_projection(x, w_ih, b_ih, b_hh, linear)
     out, h_n, c_n, _, _ = torch.ops.zoo.lstm_layer.default(x_proj, w_hh, h0, c0, lengths,
                                                            _training(x_proj, w_hh, h0, c0))
@@ -104,18 +115,21 @@ def rnn_layer(x, w_ih, w_hh, b_ih, b_hh, h0, lengths=None, nonlinearity="tanh"):
                                            nonlinearity)
 
 
-def _pytorch_layer(kind, x, w_ih, w_hh, b_ih, b_hh, states, lengths):
+def _pytorch_layer(kind, x, w_ih, w_hh, b_ih, b_hh, states, lengths, w_hr=None):
     """One layer, one direction on PyTorch's fused op for `kind` ('lstm', 'gru', 'tanh', 'relu'), packed by `lengths`:
     returns (out, *final states) as our kernels do. Empty inputs and zero lengths, which those ops refuse,
     take the step loop."""
     if x.shape[0] == 0 or x.shape[1] == 0 or (lengths is not None and bool((lengths == 0).any())):
-        return _composed_layer(kind, x, w_ih, w_hh, b_ih, b_hh, states, lengths)
+        return _composed_layer(kind, x, w_ih, w_hh, b_ih, b_hh, states, lengths, w_hr)
+    has_biases = b_ih is not None or b_hh is not None
     params = [w_ih, w_hh]
-    if b_ih is not None or b_hh is not None:
+    if has_biases:
         params += [b if b is not None else w_hh.new_zeros(w_hh.shape[0]) for b in (b_ih, b_hh)]
+    if w_hr is not None:  # PyTorch tells a projection by h0 being narrower than c0
+        params.append(w_hr)
     run = _PYTORCH_OPS[kind]
     # cuDNN keeps what its backward needs only when told it is training
-    flags = (len(params) == 4, 1, 0.0, _training(x, w_ih, w_hh, b_ih, b_hh, *states), False)
+    flags = (has_biases, 1, 0.0, _training(x, w_ih, w_hh, b_ih, b_hh, w_hr, *states), False)
     hx = [s.unsqueeze(0) for s in states]
     if lengths is None:
         out, *finals = run(x, hx if kind == "lstm" else hx[0], params, *flags, False)
@@ -127,20 +141,22 @@ def _pytorch_layer(kind, x, w_ih, w_hh, b_ih, b_hh, states, lengths):
     return (out, *(f.squeeze(0).index_select(0, packed.unsorted_indices.to(f.device)) for f in finals))
 
 
-def _composed_layer(kind, x, w_ih, w_hh, b_ih, b_hh, states, lengths):
+def _composed_layer(kind, x, w_ih, w_hh, b_ih, b_hh, states, lengths, w_hr=None):
     if kind == "lstm":
-        return lstm_layer_reference(x, w_ih, w_hh, b_ih, b_hh, *states, lengths)
+        return lstm_layer_reference(x, w_ih, w_hh, b_ih, b_hh, *states, lengths, w_hr)
     if kind == "gru":
         return gru_layer_reference(x, w_ih, w_hh, b_ih, b_hh, *states, lengths)
     return rnn_layer_reference(x, w_ih, w_hh, b_ih, b_hh, *states, lengths, nonlinearity=kind)
 
 
-def _lstm_reference(x_proj, w_hh, h, c, lengths):
+def _lstm_reference(x_proj, w_hh, h, c, lengths, w_hr=None):
     outs = []
     for t in range(x_proj.shape[0]):
         i, f, g, o = (x_proj[t] + h @ w_hh.T).chunk(4, dim=-1)
         c_new = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
         h_new = torch.sigmoid(o) * torch.tanh(c_new)
+        if w_hr is not None:
+            h_new = h_new @ w_hr.T
         keep = _step_mask(lengths, t, h)
         if keep is not None:
             h_new, c_new, out = torch.where(keep, h_new, h), torch.where(keep, c_new, c), torch.where(keep, h_new, 0.0)
@@ -179,10 +195,10 @@ def _stack(outs, h):
     return torch.stack(outs) if outs else h.new_empty(0, *h.shape)
 
 
-def lstm_layer_reference(x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths=None):
+def lstm_layer_reference(x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths=None, w_hr=None):
     """Pure-PyTorch lstm_layer: the oracle the kernel is tested against."""
-    _check("lstm_layer", x, w_ih, w_hh, h0, 4, lengths, c0)
-    return _lstm_reference(_folded_projection(x, w_ih, b_ih, b_hh), w_hh, h0, c0, lengths)
+    _check("lstm_layer", x, w_ih, w_hh, h0, 4, lengths, c0, w_hr)
+    return _lstm_reference(_folded_projection(x, w_ih, b_ih, b_hh), w_hh, h0, c0, lengths, w_hr)
 
 
 def gru_layer_reference(x, w_ih, w_hh, b_ih, b_hh, h0, lengths=None):
