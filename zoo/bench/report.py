@@ -154,10 +154,14 @@ def markdown(runs: list[dict], source: str | None = None) -> str:
         + (f" (`{source}`; regenerate this page with `zoo bench report {source} --markdown FILE`)" if source else "")
         + "; do not edit the numbers by hand. Speedup is PyTorch's median time over ours, measured side by "
         "side in one process; p20-p80 of the ratio in brackets. The baseline is PyTorch's own op for op "
-        "rows, the reference backend on the same model for model rows, and the library the model comes "
+        "rows, the reference backend (PyTorch's own ops) on the same model for model rows, and the library "
+        "the model comes "
         "from (transformers, torchvision, timm) with the same weights for peer rows. Peak MB (model rows): "
         "the weights plus the forward's high-water mark of allocations, from torch.profiler's memory events "
-        "on CPU, with our kernels / with the reference backend.",
+        "on CPU, with our kernels / with the reference backend. Model rows of runs before zoo commit a9fb912 "
+        "(2026-12-04) had a slower reference: attention composed with its score matrix materialised, and "
+        "a Python step loop for LSTM/GRU/RNN layers, where it now runs F.scaled_dot_product_attention "
+        "and torch.lstm/gru.",
         "",
     ]
     for run in runs:
