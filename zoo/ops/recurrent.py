@@ -117,9 +117,11 @@ def rnn_layer(x, w_ih, w_hh, b_ih, b_hh, h0, lengths=None, nonlinearity="tanh"):
 
 def _pytorch_layer(kind, x, w_ih, w_hh, b_ih, b_hh, states, lengths, w_hr=None):
     """One layer, one direction on PyTorch's fused op for `kind` ('lstm', 'gru', 'tanh', 'relu'), packed by `lengths`:
-    returns (out, *final states) as our kernels do. Empty inputs and zero lengths, which those ops refuse,
-    take the step loop."""
-    if x.shape[0] == 0 or x.shape[1] == 0 or (lengths is not None and bool((lengths == 0).any())):
+    returns (out, *final states) as our kernels do. The step loop serves empty inputs and zero lengths, which
+    those ops refuse, and torch.compile / torch.export, which trace it where inductor fails on the fused CPU
+    LSTM (aten.mkldnn_rnn_layer, torch 2.14)."""
+    refused = x.shape[0] == 0 or x.shape[1] == 0 or (lengths is not None and bool((lengths == 0).any()))
+    if refused or torch.compiler.is_compiling():
         return _composed_layer(kind, x, w_ih, w_hh, b_ih, b_hh, states, lengths, w_hr)
     has_biases = b_ih is not None or b_hh is not None
     params = [w_ih, w_hh]
