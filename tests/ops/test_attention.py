@@ -173,6 +173,23 @@ def test_pytorch_sdpa_never_sees_a_fully_masked_row(kind, monkeypatch):
     torch.testing.assert_close(out, reference(q, k, v, **kw))
 
 
+def test_a_learned_float_mask_gets_its_gradient():
+    """A mask that requires grad (T5's relative position bias) runs PyTorch's SDPA: its gradient, and
+    q/k/v's, match the float64 oracle's, with a row that sees no key included."""
+    g = torch.Generator().manual_seed(3)
+    q, k, v = (torch.randn(2, 3, 5, 8, generator=g, dtype=torch.float64, requires_grad=True) for _ in range(3))
+    bias = torch.randn(1, 3, 5, 5, generator=g, dtype=torch.float64)
+    bias[:, 1, 2] = -math.inf
+    bias.requires_grad_()
+    ours = sdpa(q, k, v, attn_mask=bias)
+    oracle = reference(q, k, v, attn_mask=bias)
+    grad = torch.randn(ours.shape, generator=g, dtype=torch.float64)
+    for got, want in zip(torch.autograd.grad(ours, (q, k, v, bias), grad),
+                         torch.autograd.grad(oracle, (q, k, v, bias), grad)):
+        torch.testing.assert_close(got, want)
+    torch.testing.assert_close(ours, oracle)
+
+
 def test_dropout_runs_on_pytorch_sdpa_with_correct_gradients():
     q, k, v = (torch.randn(1, 2, 5, 4, dtype=torch.float64, requires_grad=True) for _ in range(3))
 
