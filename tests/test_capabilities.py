@@ -15,7 +15,7 @@ from zoo.registry import ModelSpec
 README = Path(__file__).parents[1] / "README.md"
 # In CI, a small model of each plugin (conv, attention, recurrent and bias_act between them), with BERT; the
 # `large` test below runs every model.
-CI_MODELS = ["mnist_cnn", "bert-tiny", "gpt2-tiny", "lstm_classifier", "kws_cnn", "neumf", "unet2d"]
+CI_MODELS = ["mnist_cnn", "bert-tiny", "gpt2-tiny", "lstm_classifier", "kws_cnn", "neumf", "unet2d", "dlrm", "gru4rec", "sasrec"]
 CNNS = ["mnist_cnn", "alexnet", "resnet18", "resnet50", "vgg11", "vgg16_bn"]
 
 

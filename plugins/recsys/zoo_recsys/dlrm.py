@@ -43,10 +43,11 @@ class DLRM(nn.Module):
         if sparse.dim() != 3 or sparse.shape[1] != len(self.tables) or sparse.shape[0] != dense.shape[0]:
             raise ValueError(f"argument 'sparse' must be (B, {len(self.tables)}) or (B, {len(self.tables)}, bag) ids "
                              f"with B = {dense.shape[0]}, got shape {tuple(sparse.shape)}")
-        for field, size in enumerate(self.table_sizes):
-            ids = sparse[:, field]
-            if ids.numel() and (ids.min() < 0 or ids.max() >= size):
-                raise ValueError(f"argument 'sparse': field {field} holds ids outside 0 .. {size - 1}")
+        if not torch.compiler.is_compiling():  # checks by value, which a traced graph cannot make
+            for field, size in enumerate(self.table_sizes):
+                ids = sparse[:, field]
+                if ids.numel() and (ids.min() < 0 or ids.max() >= size):
+                    raise ValueError(f"argument 'sparse': field {field} holds ids outside 0 .. {size - 1}")
         bottom = self.bottom(dense)
         vectors = torch.stack([bottom] + [table(sparse[:, f]) for f, table in enumerate(self.tables)], dim=1)
         dots = torch.bmm(vectors, vectors.transpose(1, 2))[:, self.pairs[0], self.pairs[1]]

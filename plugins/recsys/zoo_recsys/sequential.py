@@ -18,6 +18,8 @@ def history_lengths(histories: torch.Tensor, num_items: int) -> torch.Tensor:
     if histories.dim() != 2 or histories.dtype != torch.long:
         raise ValueError(f"argument 'histories' must be a (B, L) long tensor of item ids, got {histories.dtype} "
                          f"of shape {tuple(histories.shape)}")
+    if torch.compiler.is_compiling():  # the checks below branch on values, which a traced graph cannot
+        return (histories != num_items).sum(1)
     if ((histories < 0) | (histories > num_items)).any():
         raise ValueError(f"argument 'histories' holds ids outside 0 .. {num_items - 1} (and {num_items}, the padding)")
     padding = histories == num_items

@@ -35,13 +35,14 @@ class CTCRecognizer(nn.Module):
         valid frames (B,)), ready for F.ctc_loss (after a transpose to (T, B, V))."""
         if waveforms.dim() != 2:
             raise ValueError(f"argument 'waveforms' must be (B, samples), got shape {tuple(waveforms.shape)}")
-        if lengths is None:
+        padded = lengths is not None  # and then checked by value: a traced graph takes clips without lengths
+        if not padded:
             lengths = torch.full((waveforms.shape[0],), waveforms.shape[1], device=waveforms.device)
         elif lengths.shape != waveforms.shape[:1] or (lengths < 1).any() or (lengths > waveforms.shape[1]).any():
             raise ValueError(f"argument 'lengths' must hold one count in 1 .. {waveforms.shape[1]} per clip, "
                              f"got {lengths.tolist()}")
         frames = self.frontend.frames(lengths)
-        if (lengths == waveforms.shape[1]).all():
+        if not padded or (lengths == waveforms.shape[1]).all():
             features = self.frontend(waveforms)
         else:  # each clip alone, so its last frames reflect its own end, not the padding after it
             features = torch.zeros(len(lengths), self.frontend.filterbank.shape[1], int(frames.max()),
