@@ -107,7 +107,10 @@ def scaled_dot_product_attention(query: torch.Tensor, key: torch.Tensor, value: 
 
 def _pytorch_fused(query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa):
     """F.scaled_dot_product_attention with our rule for rows that see no key: they are shown every key,
-    so no backend PyTorch picks meets an all-masked row, then their output is zeroed (zero gradient too)."""
+    so no backend PyTorch picks meets an all-masked row, then their output is zeroed (zero gradient too).
+    Empty inputs take the composed path, which needs no kernel to accept them."""
+    if query.numel() == 0 or key.shape[-2] == 0:
+        return _reference(query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa)
     blind = None
     if attn_mask is not None:
         if attn_mask.dtype == torch.bool:
