@@ -386,3 +386,6 @@ def test_errors_name_the_argument():
     with pytest.raises(ValueError, match="argument 'lengths'"):
         torch.ops.zoo.gru_layer(torch.randn(2, 3, 12), torch.randn(12, 4), torch.randn(12), torch.randn(3, 4),
                                 torch.tensor([1, 2, 9]))
+    with backend("torch"), pytest.raises(ValueError, match=r"zoo.gru_layer: argument 'lengths' must lie in \[0, T = 2\]"):
+        zoo.ops.gru_layer(torch.randn(2, 3, 4), torch.randn(12, 4), torch.randn(12, 4), None, None, torch.randn(3, 4),
+                          torch.tensor([1, 2, 9]))

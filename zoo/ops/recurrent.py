@@ -31,8 +31,9 @@ _PYTORCH_OPS = {"lstm": torch.lstm, "gru": torch.gru, "tanh": torch.rnn_tanh, "r
 
 
 def _check(op: str, x, w_ih, w_hh, h0, gates: int, lengths=None, c0=None, w_hr=None) -> None:
-    """The kernels' checks, made in Python too so that every path names the argument alike. h is P wide
-    (w_hh (gates*H, P)) where an LSTM projects it (w_hr (P, H)), else H."""
+    """The kernels' checks of shapes, made in Python too so that every path names the argument alike. h is P
+    wide (w_hh (gates*H, P)) where an LSTM projects it (w_hr (P, H)), else H. The range of `lengths` costs a
+    pass over it: _check_length_range makes it off the kernels, which check it themselves."""
     if x.dim() != 3:
         raise ValueError(f"zoo.{op}: argument 'x' must be 3-D (T, B, input_size), got {tuple(x.shape)}")
     if w_ih.shape[1] != x.shape[2]:
@@ -54,8 +55,11 @@ def _check(op: str, x, w_ih, w_hh, h0, gates: int, lengths=None, c0=None, w_hr=N
         if lengths.shape != (x.shape[1],) or lengths.dtype != torch.int64 or lengths.device.type != "cpu":
             raise ValueError(f"zoo.{op}: argument 'lengths' must be a 1-D int64 CPU tensor of B = {x.shape[1]} "
                              f"lengths, got {tuple(lengths.shape)} {lengths.dtype} on {lengths.device}")
-        if lengths.numel() and not 0 <= int(lengths.min()) <= int(lengths.max()) <= x.shape[0]:
-            raise ValueError(f"zoo.{op}: argument 'lengths' must lie in [0, T = {x.shape[0]}]")
+
+
+def _check_length_range(op: str, x, lengths) -> None:
+    if lengths is not None and lengths.numel() and not 0 <= int(lengths.min()) <= int(lengths.max()) <= x.shape[0]:
+        raise ValueError(f"zoo.{op}: argument 'lengths' must lie in [0, T = {x.shape[0]}]")
 
 
 def _folded_projection(x, w_ih, b_ih, b_hh, project=F.linear):
@@ -120,6 +124,7 @@ def _pytorch_layer(kind, x, w_ih, w_hh, b_ih, b_hh, states, lengths, w_hr=None):
     returns (out, *final states) as our kernels do. The step loop serves empty inputs and zero lengths, which
     those ops refuse, and torch.compile / torch.export, which trace it where inductor fails on the fused CPU
     LSTM (aten.mkldnn_rnn_layer, torch 2.14)."""
+    _check_length_range("rnn_layer" if kind in _RNN_ACTIVATIONS else f"{kind}_layer", x, lengths)
     refused = x.shape[0] == 0 or x.shape[1] == 0 or (lengths is not None and bool((lengths == 0).any()))
     if refused or torch.compiler.is_compiling():
         return _composed_layer(kind, x, w_ih, w_hh, b_ih, b_hh, states, lengths, w_hr)
@@ -200,12 +205,14 @@ def _stack(outs, h):
 def lstm_layer_reference(x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths=None, w_hr=None):
     """Pure-PyTorch lstm_layer: the oracle the kernel is tested against."""
     _check("lstm_layer", x, w_ih, w_hh, h0, 4, lengths, c0, w_hr)
+    _check_length_range("lstm_layer", x, lengths)
     return _lstm_reference(_folded_projection(x, w_ih, b_ih, b_hh), w_hh, h0, c0, lengths, w_hr)
 
 
 def gru_layer_reference(x, w_ih, w_hh, b_ih, b_hh, h0, lengths=None):
     """Pure-PyTorch gru_layer: the oracle the kernel is tested against."""
     _check("gru_layer", x, w_ih, w_hh, h0, 3, lengths)
+    _check_length_range("gru_layer", x, lengths)
     b_hh = b_hh if b_hh is not None else w_hh.new_zeros(w_hh.shape[0])
     return _gru_reference(F.linear(x, w_ih, b_ih), w_hh, b_hh, h0, lengths)
 
@@ -213,6 +220,7 @@ def gru_layer_reference(x, w_ih, w_hh, b_ih, b_hh, h0, lengths=None):
 def rnn_layer_reference(x, w_ih, w_hh, b_ih, b_hh, h0, lengths=None, nonlinearity="tanh"):
     """Pure-PyTorch rnn_layer: the oracle the kernel is tested against."""
     _check("rnn_layer", x, w_ih, w_hh, h0, 1, lengths)
+    _check_length_range("rnn_layer", x, lengths)
     _check_nonlinearity(nonlinearity)
     return _rnn_reference(_folded_projection(x, w_ih, b_ih, b_hh), w_hh, h0, lengths, nonlinearity)
 
