@@ -28,6 +28,7 @@ using namespace kernels;
 struct CudaLaunch {
   size_t shared_bytes = at::cuda::getCurrentDeviceProperties()->sharedMemPerBlockOptin;
   int max_tile = kTileChoices[0];
+  bool register_tiles = at::cuda::getCurrentDeviceProperties()->major >= 8;  // mma.sync m16n8k16
 
   template <typename Kernel, typename... Args>
   void operator()(Kernel kernel, int64_t blocks, size_t smem_bytes, Args... args) const {

@@ -9,8 +9,10 @@
 // CPU kernel line by line. The forward gives a block one query tile: per key tile,
 // S = Q K^T, the online softmax (running max m and sum l per row; the output
 // accumulator O is rescaled in place) and O += P V; it stores out and the
-// logsumexp. The backward gives a block one key tile of a key/value head, so dK
-// and dV are its own (no atomics); it walks that head's query heads and their
+// logsumexp. On sm_80+ at half/bfloat16 with head dims up to 128, forward_mma_kernel
+// does the same with everything but K and V in registers (mma.sync). The backward
+// gives a block one key tile of a key/value head, so dK and dV are its own (no
+// atomics); it walks that head's query heads and their
 // query tiles, recomputing P from the logsumexp, and adds dQ into a float (double
 // for float64) accumulator with atomics. fp16/bf16 products run on tensor cores
 // (WMMA 16x16x16, float accumulation), fp32/fp64 on CUDA cores.
@@ -28,6 +30,7 @@
 
 #include "attention/attention.h"
 #include "common/device_math.cuh"
+#include "common/mma.cuh"
 #include "common/tensor_cores.cuh"
 #include "common/warp_reduce.cuh"
 
@@ -109,6 +112,7 @@ struct Problem {
   const void* mask;  // expanded (B, Hq, Lq, Lk): bool (true = attend) or additive in T
   bool mask_is_bool, causal;
   int64_t mb, mh, mi, mj;
+  bool chunked;  // q, k and v read 8 elements (16 bytes) at a time: see chunk_readable
   int64_t B, Hq, Hkv, Lq, Lk;
   int D, Dv, Dp, Dvp, tile;
   acc_t<T> scale;
@@ -252,6 +256,159 @@ __global__ void __launch_bounds__(kThreads) forward_kernel(Problem<T> p, View<T>
   }
 }
 
+// The forward on sm_80+ tensor cores (half, bfloat16) with FlashAttention-2's register tiling:
+// a block of 4 warps takes kMmaRows query rows, 16 per warp, whose Q fragments, scores,
+// probabilities and output accumulator stay in registers (mma.sync m16n8k16, common/mma.cuh).
+// Only the key tiles of K and V go through shared memory, V transposed so that its
+// fragments, like K's, are pairs of adjacent values. kDp: both head dims padded with zeros
+// to 32, 64, 96 or 128. The online softmax is forward_kernel's, a row shared by 4 lanes.
+constexpr int kMmaRows = 16 * kWarps, kMmaKeys = 64;
+constexpr int kMmaPad = 8;  // elements per shared row past the data: a fragment load hits 32 banks
+
+template <int kDp>
+constexpr size_t mma_forward_smem_bytes(size_t element) {
+  return (size_t(kMmaRows + kMmaKeys) * (kDp + kMmaPad) + size_t(kDp) * (kMmaKeys + kMmaPad)) * element;
+}
+
+// 16 bytes, what one vector load moves.
+struct alignas(16) Chunk {
+  uint32_t words[4];
+};
+
+// Rows [l0, l0 + rows) of head (b, h) of src into dst (row stride ld, kDp columns), zero past the
+// tensor; into (column, row) order instead with kTransposed. Whole 8-element chunks where p.chunked.
+template <bool kTransposed, int kDp, typename T>
+__device__ void stage_chunks(T* dst, int ld, const View<const T>& src, int64_t b, int64_t h, int64_t l0,
+                             int64_t length, int width, int rows, bool chunked) {
+  constexpr int kChunks = kDp / 8;
+  for (int e = threadIdx.x; e < rows * kChunks; e += blockDim.x) {
+    const int r = e / kChunks, c0 = e % kChunks * 8;
+    alignas(16) T values[8];
+    if (chunked && l0 + r < length && c0 < width) {  // width is a multiple of 8
+      *reinterpret_cast<Chunk*>(values) = *reinterpret_cast<const Chunk*>(&src(b, h, l0 + r, c0));
+    } else {
+      for (int c = 0; c < 8; ++c) values[c] = l0 + r < length && c0 + c < width ? src(b, h, l0 + r, c0 + c) : T(0);
+    }
+    if constexpr (kTransposed) {
+      for (int c = 0; c < 8; ++c) dst[(c0 + c) * ld + r] = values[c];
+    } else {
+      *reinterpret_cast<Chunk*>(dst + r * ld + c0) = *reinterpret_cast<const Chunk*>(values);
+    }
+  }
+}
+
+template <typename T, int kDp>
+__global__ void __launch_bounds__(kThreads) forward_mma_kernel(Problem<T> p, View<T> out, float* lse) {
+  constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+  constexpr int kLd = kDp + kMmaPad, kLdV = kMmaKeys + kMmaPad;
+  constexpr int kSteps = kDp / 16, kKeyCols = kMmaKeys / 8, kOutCols = kDp / 8;
+  extern __shared__ __align__(128) unsigned char smem[];
+  T* const Qs = reinterpret_cast<T*>(smem);
+  T* const Ks = Qs + kMmaRows * kLd;
+  T* const Vt = Ks + kMmaKeys * kLd;  // V^T: kDp rows of kMmaKeys keys
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+  const int64_t n_qtiles = (p.Lq + kMmaRows - 1) / kMmaRows, head = blockIdx.x / n_qtiles;
+  const int64_t b = head / p.Hq, h = head % p.Hq, hk = h / (p.Hq / p.Hkv), i0 = blockIdx.x % n_qtiles * kMmaRows;
+  const int64_t row0 = i0 + warp * 16 + g;  // this lane's rows: row0 and row0 + 8
+  auto word = [](const T* pair) { return *reinterpret_cast<const uint32_t*>(pair); };
+  auto quad_reduce = [](float v, auto op) {  // over the 4 lanes that share a row
+    for (int offset = 1; offset < 4; offset *= 2) v = op(v, __shfl_xor_sync(0xffffffffu, v, offset));
+    return v;
+  };
+
+  stage_chunks<false, kDp>(Qs, kLd, p.q, b, h, i0, p.Lq, p.D, kMmaRows, p.chunked);
+  __syncthreads();
+  uint32_t qf[kSteps][4];
+  const T* q_pairs = Qs + (warp * 16 + g) * kLd + 2 * t;
+  for (int st = 0; st < kSteps; ++st) {
+    qf[st][0] = word(q_pairs + 16 * st), qf[st][1] = word(q_pairs + 8 * kLd + 16 * st);
+    qf[st][2] = word(q_pairs + 16 * st + 8), qf[st][3] = word(q_pairs + 8 * kLd + 16 * st + 8);
+  }
+  float o[kOutCols][4] = {};
+  float m[2] = {kNegInf, kNegInf}, l[2] = {0.f, 0.f};  // running max; this lane's share of the running sum
+  const int64_t k_end = p.causal ? min(p.Lk, i0 + kMmaRows) : p.Lk;  // causal: later keys are masked for every row
+  for (int64_t j0 = 0; j0 < k_end; j0 += kMmaKeys) {
+    __syncthreads();  // every warp is done with the last tile's K and V
+    stage_chunks<false, kDp>(Ks, kLd, p.k, b, hk, j0, p.Lk, p.D, kMmaKeys, p.chunked);
+    stage_chunks<true, kDp>(Vt, kLdV, p.v, b, hk, j0, p.Lk, p.Dv, kMmaKeys, p.chunked);
+    __syncthreads();
+    float s[kKeyCols][4] = {};  // S = Q K^T, 8 keys per column tile
+    for (int n = 0; n < kKeyCols; ++n) {
+      const T* k_pairs = Ks + (8 * n + g) * kLd + 2 * t;
+      for (int st = 0; st < kSteps; ++st) {
+        const uint32_t kf[2] = {word(k_pairs + 16 * st), word(k_pairs + 16 * st + 8)};
+        mma_m16n8k16<T>(s[n], qf[st], kf);
+      }
+    }
+    float tile_max[2] = {kNegInf, kNegInf}, alpha[2], sum[2] = {0.f, 0.f};
+    for (int n = 0; n < kKeyCols; ++n) {
+      for (int e = 0; e < 4; ++e) {
+        s[n][e] = p.logit(s[n][e], b, h, row0 + 8 * (e / 2), j0 + 8 * n + 2 * t + e % 2);
+        tile_max[e / 2] = max(tile_max[e / 2], s[n][e]);
+      }
+    }
+    for (int r = 0; r < 2; ++r) {
+      const float m_new = max(m[r], quad_reduce(tile_max[r], [](float x, float y) { return max(x, y); }));
+      alpha[r] = m_new == kNegInf ? 1.f : exp_of(m[r] - m_new);  // 0 when m[r] is -inf
+      m[r] = m_new;
+    }
+    for (int n = 0; n < kKeyCols; ++n) {
+      for (int e = 0; e < 4; ++e) {
+        const float row_max = m[e / 2];  // -inf: every key so far is masked for this row
+        s[n][e] = row_max == kNegInf ? 0.f : exp_of(s[n][e] - row_max);
+        sum[e / 2] += s[n][e];
+      }
+    }
+    for (int r = 0; r < 2; ++r) l[r] = l[r] * alpha[r] + sum[r];
+    for (int c = 0; c < kOutCols; ++c) {
+      for (int e = 0; e < 4; ++e) o[c][e] *= alpha[e / 2];
+    }
+    for (int kk = 0; kk < kMmaKeys / 16; ++kk) {  // O += P V, P's A fragments straight from S's registers
+      const uint32_t pf[4] = {pack_pair<T>(s[2 * kk][0], s[2 * kk][1]), pack_pair<T>(s[2 * kk][2], s[2 * kk][3]),
+                              pack_pair<T>(s[2 * kk + 1][0], s[2 * kk + 1][1]),
+                              pack_pair<T>(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+      for (int c = 0; c < kOutCols; ++c) {
+        const T* v_pairs = Vt + (8 * c + g) * kLdV + 16 * kk + 2 * t;
+        const uint32_t vf[2] = {word(v_pairs), word(v_pairs + 8)};
+        mma_m16n8k16<T>(o[c], pf, vf);
+      }
+    }
+  }
+  for (int r = 0; r < 2; ++r) {
+    const float total = quad_reduce(l[r], [](float x, float y) { return x + y; });
+    const int64_t row = row0 + 8 * r;
+    if (row >= p.Lq) continue;
+    const float inv = total > 0.f ? 1.f / total : 0.f;  // a fully masked row: output 0
+    for (int c = 0; c < kOutCols; ++c) {
+      for (int e = 0; e < 2; ++e) {
+        const int d = 8 * c + 2 * t + e;
+        if (d < p.Dv) out(b, h, row, d) = T(o[c][2 * r + e] * inv);
+      }
+    }
+    if (t == 0) lse[head * p.Lq + row] = total > 0.f ? m[r] + log_of(total) : kNegInf;
+  }
+}
+
+// Runs forward_mma_kernel when its tiles fit (head dims up to 128, launch.register_tiles: sm_80+);
+// false when they do not.
+template <typename T, typename Launch>
+bool forward_mma(const Problem<T>& p, View<T> out, float* lse, const Launch& launch) {
+  const int dims = std::max(p.Dp, p.Dvp);
+  auto run = [&](auto padded) {
+    constexpr int kDp = decltype(padded)::value;
+    const size_t bytes = mma_forward_smem_bytes<kDp>(sizeof(T));
+    if (bytes > launch.shared_bytes) return false;
+    const int64_t blocks = p.B * p.Hq * ((p.Lq + kMmaRows - 1) / kMmaRows);
+    if (blocks > 0) launch(forward_mma_kernel<T, kDp>, blocks, bytes, p, out, lse);
+    return true;
+  };
+  if (!launch.register_tiles || dims > 128) return false;
+  if (dims <= 32) return run(std::integral_constant<int, 32>{});
+  if (dims <= 64) return run(std::integral_constant<int, 64>{});
+  if (dims <= 96) return run(std::integral_constant<int, 96>{});
+  return run(std::integral_constant<int, 128>{});
+}
+
 // Di = rowsum(dO * O), the softmax backward's correction term: a warp per query row.
 template <typename T>
 __global__ void __launch_bounds__(kThreads) delta_kernel(int64_t rows, int64_t Hq, int64_t Lq, int Dv,
@@ -340,6 +497,15 @@ __global__ void __launch_bounds__(kThreads) backward_kernel(Problem<T> p, View<c
   }
 }
 
+// Whether every 8-element run of t's head dim starting at a multiple of 8 is 16 contiguous,
+// 16-byte aligned bytes (a half-type tensor with unit head-dim stride, as q, k and v mostly are).
+inline bool chunk_readable(const at::Tensor& t) {
+  constexpr int64_t kChunk = 8;
+  return t.element_size() == 2 && t.size(3) % kChunk == 0 && t.stride(3) == 1 &&
+         t.stride(0) % kChunk == 0 && t.stride(1) % kChunk == 0 && t.stride(2) % kChunk == 0 &&
+         reinterpret_cast<uintptr_t>(t.const_data_ptr()) % 16 == 0;
+}
+
 template <typename T>
 Problem<T> problem_of(const Shape& s, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                       const std::optional<at::Tensor>& mask, bool causal, double scale) {
@@ -347,6 +513,7 @@ Problem<T> problem_of(const Shape& s, const at::Tensor& q, const at::Tensor& k, 
   p.mask = mask.has_value() ? mask->const_data_ptr() : nullptr;
   p.mask_is_bool = mask.has_value() && mask->scalar_type() == at::kBool;
   p.causal = causal;
+  p.chunked = chunk_readable(q) && chunk_readable(k) && chunk_readable(v);
   p.mb = mask.has_value() ? mask->stride(0) : 0, p.mh = mask.has_value() ? mask->stride(1) : 0;
   p.mi = mask.has_value() ? mask->stride(2) : 0, p.mj = mask.has_value() ? mask->stride(3) : 0;
   p.B = s.B, p.Hq = s.Hq, p.Hkv = s.Hkv, p.Lq = s.Lq, p.Lk = s.Lk;
@@ -372,8 +539,8 @@ size_t choose_tile(Problem<T>& p, size_t limit, int max_tile, const char* op) {
 }
 
 // The host side, for any `launch` with `launch(kernel, blocks, shared_bytes, args...)` and
-// members shared_bytes (per block) and max_tile: attention_cuda.cu's launches on the GPU,
-// tests/ops/emulated/attention.cpp's in the host emulation.
+// members shared_bytes (per block), max_tile and register_tiles (whether mma.sync runs):
+// attention_cuda.cu's launches on the GPU, tests/ops/emulated/attention.cpp's in the host emulation.
 template <typename Launch>
 std::tuple<at::Tensor, at::Tensor> forward(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                            const std::optional<at::Tensor>& mask, bool is_causal, double scale,
@@ -384,6 +551,9 @@ std::tuple<at::Tensor, at::Tensor> forward(const at::Tensor& q, const at::Tensor
   at::Tensor lse = at::empty({s.B, s.Hq, s.Lq}, q.options().dtype(at::toOpMathType(q.scalar_type())));
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, q.scalar_type(), "attention_forward_cuda", [&] {
     Problem<scalar_t> p = problem_of<scalar_t>(s, q, k, v, mask, is_causal, scale);
+    if constexpr (TensorCoreType<scalar_t>::value) {
+      if (forward_mma(p, view_of<scalar_t>(out), lse.mutable_data_ptr<float>(), launch)) return;
+    }
     const size_t bytes = choose_tile<ForwardSmem<scalar_t>>(p, launch.shared_bytes, launch.max_tile, "attention_forward");
     const int64_t blocks = s.B * s.Hq * ((s.Lq + p.tile - 1) / p.tile);
     if (blocks > 0) launch(forward_kernel<scalar_t>, blocks, bytes, p, view_of<scalar_t>(out), lse.mutable_data_ptr<acc_t<scalar_t>>());

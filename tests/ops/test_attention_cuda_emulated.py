@@ -23,14 +23,15 @@ def emulated(tmp_path_factory):
     return load_emulated("attention.cpp", tmp_path_factory.mktemp("emulated"))
 
 
-def emulated_attention(emulated, tile):
-    """scaled_dot_product_attention on the emulated kernels, with their backward, as the op's autograd calls it."""
+def emulated_attention(emulated, tile, register_tiles):
+    """scaled_dot_product_attention on the emulated kernels, with their backward, as the op's autograd calls it;
+    register_tiles: the forward's mma.sync kernel (half types, head dims up to 128) where it applies."""
 
     class Attention(torch.autograd.Function):
         @staticmethod
         def forward(ctx, q, k, v, mask, is_causal):
             scale = 1 / math.sqrt(q.shape[-1])
-            out, lse = emulated.forward(q, k, v, mask, is_causal, scale, tile)
+            out, lse = emulated.forward(q, k, v, mask, is_causal, scale, tile, register_tiles)
             ctx.save_for_backward(q, k, v, out, lse)
             ctx.mask, ctx.is_causal, ctx.scale = mask, is_causal, scale
             return out
@@ -47,15 +48,23 @@ def emulated_attention(emulated, tile):
     return attention
 
 
-@pytest.mark.parametrize("tile", [16, 64])
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16], ids=str)
-@pytest.mark.parametrize("case", CASES, ids=str)
-def test_emulated_cuda_kernels_match_float64_reference(emulated, case, dtype, tile):
+HALF_TYPES = [torch.float16, torch.bfloat16]
+# (dtype, largest shared-memory tile, register tiles): the mma.sync forward exists for half types only
+KERNELS = [(dtype, tile, False) for dtype in [torch.float32, torch.float64, *HALF_TYPES] for tile in (16, 64)]
+KERNELS += [(dtype, 64, True) for dtype in HALF_TYPES]
+# plus head dims that are no whole 16-byte chunks, which the register-tile forward reads an element at a time
+EMULATED_CASES = [*CASES, (1, 2, 1, 19, 75, 12, 20, False, "bool")]
+
+
+@pytest.mark.parametrize(("dtype", "tile", "register_tiles"), KERNELS,
+                         ids=lambda x: str(x) if isinstance(x, torch.dtype) else repr(x))
+@pytest.mark.parametrize("case", EMULATED_CASES, ids=str)
+def test_emulated_cuda_kernels_match_float64_reference(emulated, case, dtype, tile, register_tiles):
     q, k, v, kw = make(case, "cpu", dtype)
     # (B, L, H, D) storage behind (B, H, L, D) shapes: the kernels read any strides
     q, k, v = (t.transpose(1, 2).contiguous().transpose(1, 2) for t in (q, k, v))
     grad = torch.randn(*q.shape[:-1], v.shape[-1], generator=torch.Generator().manual_seed(1), dtype=torch.float64)
-    ours = run(emulated_attention(emulated, tile), q, k, v, kw, grad.to(dtype))
+    ours = run(emulated_attention(emulated, tile, register_tiles), q, k, v, kw, grad.to(dtype))
     theirs = run(reference, q, k, v, kw, grad.to(dtype))
     mask = kw["attn_mask"]
     kw64 = dict(kw, attn_mask=mask.double() if mask is not None and mask.is_floating_point() else mask)

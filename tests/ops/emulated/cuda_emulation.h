@@ -1,9 +1,10 @@
 // Runs CUDA device code on the host, so kernels can be tested on machines without a
 // GPU: every CUDA thread of a block is an OS thread, __syncthreads and __syncwarp
 // are barriers, shuffles go through a per-warp exchange, atomics are std::atomic_ref,
-// and WMMA fragments hold their whole 16 x 16 tile in every lane (the CUDA docs'
+// WMMA fragments hold their whole 16 x 16 tile in every lane (the CUDA docs'
 // semantics of load/store/mma with row- and col-major layouts, not the hardware's
-// register layout). Blocks run one after another over one shared-memory buffer
+// register layout), and mma.sync m16n8k16 (common/mma.cuh) gathers its operands from
+// the lanes by the PTX ISA's fragment layouts. Blocks run one after another over one shared-memory buffer
 // filled with garbage first, as real shared memory is; a cooperative launch runs
 // its blocks at once instead, for cooperative_groups::this_grid().sync(), and its
 // kernels may not use shared memory. Include before the kernels.
@@ -12,6 +13,7 @@
 #include <c10/util/BFloat16.h>
 #include <c10/util/Half.h>
 
+#include <algorithm>
 #include <atomic>
 #include <barrier>
 #include <cmath>
@@ -28,6 +30,7 @@
 #define __launch_bounds__(threads)
 #define __shared__
 #define __align__(bytes)
+#define ZOO_CUDA_EMULATION
 
 using std::max;
 using std::min;
@@ -46,6 +49,7 @@ struct Block {
   std::barrier<> all;
   std::vector<std::unique_ptr<std::barrier<>>> warps;
   double exchange[kMaxWarps][32];
+  uint32_t operands[kMaxWarps][32][6];  // mma.sync's a and b registers, per lane
 
   explicit Block(unsigned threads) : all(threads) {
     for (unsigned w = 0; w < threads / 32; ++w) warps.push_back(std::make_unique<std::barrier<>>(32));
@@ -141,6 +145,34 @@ void mma_sync(Accumulator& d, const A& a, const B& b, const Accumulator& c) {
 }  // namespace nvcuda::wmma
 
 namespace cuda_emulation {
+// mma.sync.aligned.m16n8k16.row.col.f32.{f16,bf16}: d += A B with A and B spread over the
+// warp's lanes as common/mma.cuh lays out; each lane computes its own four values of D.
+template <bool kBFloat16>
+void mma_m16n8k16(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
+  const unsigned warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+  auto& lanes = block->operands[warp];
+  __syncwarp();
+  std::copy(a, a + 4, lanes[lane]);
+  std::copy(b, b + 2, lanes[lane] + 4);
+  __syncwarp();
+  auto value = [](uint32_t word, int k) {
+    const uint16_t bits = uint16_t(word >> (16 * (k % 2)));
+    return kBFloat16 ? float(c10::BFloat16(bits, c10::BFloat16::from_bits()))
+                     : float(c10::Half(bits, c10::Half::from_bits()));
+  };
+  // A[r][k] is in lane (r % 8) * 4 + (k % 8) / 2, register (r / 8) + 2 (k / 8); B[k][n] in lane
+  // n * 4 + (k % 8) / 2, register 4 + k / 8
+  auto A = [&](int r, int k) { return value(lanes[(r % 8) * 4 + (k % 8) / 2][r / 8 + 2 * (k / 8)], k); };
+  auto B = [&](int k, int n) { return value(lanes[n * 4 + (k % 8) / 2][4 + k / 8], k); };
+  for (int e = 0; e < 4; ++e) {
+    const int r = int(g) + 8 * (e / 2), n = 2 * int(t) + e % 2;
+    float sum = d[e];
+    for (int k = 0; k < 16; ++k) sum += A(r, k) * B(k, n);
+    d[e] = sum;
+  }
+  __syncwarp();  // every lane has read the operands before any lane's next product overwrites them
+}
+
 // Runs blocks [first, first + count) of kernel<<<gridDim, blockDim>>>(args...) at once.
 template <typename... Params, typename... Args>
 void run_blocks(void (*kernel)(Params...), int64_t first, int64_t count, Args... args) {
