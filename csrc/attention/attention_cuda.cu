@@ -24,11 +24,21 @@ namespace {
 
 using namespace kernels;
 
+__global__ void arch_probe_kernel() {}
+
+// Whether this file's device code for the current GPU was built for sm_80+, so that mma.sync
+// exists there: false for a build whose newest code is older PTX that the driver JIT-compiles.
+bool built_for_sm80() {
+  cudaFuncAttributes attributes;
+  C10_CUDA_CHECK(cudaFuncGetAttributes(&attributes, arch_probe_kernel));
+  return attributes.ptxVersion >= 80;
+}
+
 // Launches on the current stream with up to the device's opt-in shared memory per block.
 struct CudaLaunch {
   size_t shared_bytes = at::cuda::getCurrentDeviceProperties()->sharedMemPerBlockOptin;
   int max_tile = kTileChoices[0];
-  bool register_tiles = at::cuda::getCurrentDeviceProperties()->major >= 8;  // mma.sync m16n8k16
+  bool register_tiles = built_for_sm80();  // mma.sync m16n8k16
 
   template <typename Kernel, typename... Args>
   void operator()(Kernel kernel, int64_t blocks, size_t smem_bytes, Args... args) const {
