@@ -9,13 +9,13 @@
 // CPU kernel line by line. The forward gives a block one query tile: per key tile,
 // S = Q K^T, the online softmax (running max m and sum l per row; the output
 // accumulator O is rescaled in place) and O += P V; it stores out and the
-// logsumexp. On sm_80+ at half/bfloat16 with head dims up to 128, forward_mma_kernel
-// does the same with everything but K and V in registers (mma.sync). The backward
-// gives a block one key tile of a key/value head, so dK and dV are its own (no
-// atomics); it walks that head's query heads and their
-// query tiles, recomputing P from the logsumexp, and adds dQ into a float (double
-// for float64) accumulator with atomics. fp16/bf16 products run on tensor cores
-// (WMMA 16x16x16, float accumulation), fp32/fp64 on CUDA cores.
+// logsumexp. The backward gives a block one key tile of a key/value head, so dK and
+// dV are its own (no atomics); it walks that head's query heads and their query
+// tiles, recomputing P from the logsumexp, and adds dQ into a float (double for
+// float64) accumulator with atomics. fp16/bf16 products run on tensor cores (WMMA
+// 16x16x16, float accumulation), fp32/fp64 on CUDA cores. On sm_80+ at half/bfloat16
+// with head dims up to 128, forward_mma_kernel and backward_mma_kernel do the same
+// with their accumulators and the scores in registers (mma.sync m16n8k16).
 #pragma once
 
 #include <ATen/ATen.h>
@@ -310,7 +310,6 @@ __global__ void __launch_bounds__(kThreads) forward_mma_kernel(Problem<T> p, Vie
   const int64_t n_qtiles = (p.Lq + kMmaRows - 1) / kMmaRows, head = blockIdx.x / n_qtiles;
   const int64_t b = head / p.Hq, h = head % p.Hq, hk = h / (p.Hq / p.Hkv), i0 = blockIdx.x % n_qtiles * kMmaRows;
   const int64_t row0 = i0 + warp * 16 + g;  // this lane's rows: row0 and row0 + 8
-  auto word = [](const T* pair) { return *reinterpret_cast<const uint32_t*>(pair); };
   auto quad_reduce = [](float v, auto op) {  // over the 4 lanes that share a row
     for (int offset = 1; offset < 4; offset *= 2) v = op(v, __shfl_xor_sync(0xffffffffu, v, offset));
     return v;
@@ -319,11 +318,7 @@ __global__ void __launch_bounds__(kThreads) forward_mma_kernel(Problem<T> p, Vie
   stage_chunks<false, kDp>(Qs, kLd, p.q, b, h, i0, p.Lq, p.D, kMmaRows, p.chunked);
   __syncthreads();
   uint32_t qf[kSteps][4];
-  const T* q_pairs = Qs + (warp * 16 + g) * kLd + 2 * t;
-  for (int st = 0; st < kSteps; ++st) {
-    qf[st][0] = word(q_pairs + 16 * st), qf[st][1] = word(q_pairs + 8 * kLd + 16 * st);
-    qf[st][2] = word(q_pairs + 16 * st + 8), qf[st][3] = word(q_pairs + 8 * kLd + 16 * st + 8);
-  }
+  for (int st = 0; st < kSteps; ++st) load_a_fragment(Qs, kLd, warp * 16, st, qf[st]);
   float o[kOutCols][4] = {};
   float m[2] = {kNegInf, kNegInf}, l[2] = {0.f, 0.f};  // running max; this lane's share of the running sum
   const int64_t k_end = p.causal ? min(p.Lk, i0 + kMmaRows) : p.Lk;  // causal: later keys are masked for every row
@@ -334,9 +329,9 @@ __global__ void __launch_bounds__(kThreads) forward_mma_kernel(Problem<T> p, Vie
     __syncthreads();
     float s[kKeyCols][4] = {};  // S = Q K^T, 8 keys per column tile
     for (int n = 0; n < kKeyCols; ++n) {
-      const T* k_pairs = Ks + (8 * n + g) * kLd + 2 * t;
       for (int st = 0; st < kSteps; ++st) {
-        const uint32_t kf[2] = {word(k_pairs + 16 * st), word(k_pairs + 16 * st + 8)};
+        uint32_t kf[2];
+        load_b_fragment(Ks, kLd, n, st, kf);
         mma_m16n8k16<T>(s[n], qf[st], kf);
       }
     }
@@ -364,12 +359,11 @@ __global__ void __launch_bounds__(kThreads) forward_mma_kernel(Problem<T> p, Vie
       for (int e = 0; e < 4; ++e) o[c][e] *= alpha[e / 2];
     }
     for (int kk = 0; kk < kMmaKeys / 16; ++kk) {  // O += P V, P's A fragments straight from S's registers
-      const uint32_t pf[4] = {pack_pair<T>(s[2 * kk][0], s[2 * kk][1]), pack_pair<T>(s[2 * kk][2], s[2 * kk][3]),
-                              pack_pair<T>(s[2 * kk + 1][0], s[2 * kk + 1][1]),
-                              pack_pair<T>(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+      uint32_t pf[4];
+      pack_a_fragment<T>(s[2 * kk], s[2 * kk + 1], pf);
       for (int c = 0; c < kOutCols; ++c) {
-        const T* v_pairs = Vt + (8 * c + g) * kLdV + 16 * kk + 2 * t;
-        const uint32_t vf[2] = {word(v_pairs), word(v_pairs + 8)};
+        uint32_t vf[2];
+        load_b_fragment(Vt, kLdV, c, kk, vf);
         mma_m16n8k16<T>(o[c], pf, vf);
       }
     }
@@ -389,24 +383,30 @@ __global__ void __launch_bounds__(kThreads) forward_mma_kernel(Problem<T> p, Vie
   }
 }
 
-// Runs forward_mma_kernel when its tiles fit (head dims up to 128, launch.register_tiles: sm_80+);
-// false when they do not.
+// run(std::integral_constant<int, kDp>{}) for the register tiles' padded head dim of p (32, 64, 96
+// or 128), or false where they do not apply: head dims over 128, or no mma.sync
+// (launch.register_tiles: sm_80+). run returns whether it launched.
+template <typename T, typename Launch, typename Run>
+bool with_register_tiles(const Problem<T>& p, const Launch& launch, Run run) {
+  const int dims = std::max(p.Dp, p.Dvp);
+  if (!launch.register_tiles || dims > 128) return false;
+  if (dims <= 32) return run(std::integral_constant<int, 32>{});
+  if (dims <= 64) return run(std::integral_constant<int, 64>{});
+  if (dims <= 96) return run(std::integral_constant<int, 96>{});
+  return run(std::integral_constant<int, 128>{});
+}
+
+// Runs forward_mma_kernel where its tiles fit; false where they do not.
 template <typename T, typename Launch>
 bool forward_mma(const Problem<T>& p, View<T> out, float* lse, const Launch& launch) {
-  const int dims = std::max(p.Dp, p.Dvp);
-  auto run = [&](auto padded) {
+  return with_register_tiles(p, launch, [&](auto padded) {
     constexpr int kDp = decltype(padded)::value;
     const size_t bytes = mma_forward_smem_bytes<kDp>(sizeof(T));
     if (bytes > launch.shared_bytes) return false;
     const int64_t blocks = p.B * p.Hq * ((p.Lq + kMmaRows - 1) / kMmaRows);
     if (blocks > 0) launch(forward_mma_kernel<T, kDp>, blocks, bytes, p, out, lse);
     return true;
-  };
-  if (!launch.register_tiles || dims > 128) return false;
-  if (dims <= 32) return run(std::integral_constant<int, 32>{});
-  if (dims <= 64) return run(std::integral_constant<int, 64>{});
-  if (dims <= 96) return run(std::integral_constant<int, 96>{});
-  return run(std::integral_constant<int, 128>{});
+  });
 }
 
 // Di = rowsum(dO * O), the softmax backward's correction term: a warp per query row.
@@ -495,6 +495,146 @@ __global__ void __launch_bounds__(kThreads) backward_kernel(Problem<T> p, View<c
     const int j = e / p.Dvp, d = e % p.Dvp;
     if (j0 + j < p.Lk && d < p.Dv) dv[(kv_head * p.Lk + j0 + j) * p.Dv + d] = T(sm.dV[e]);
   }
+}
+
+// The backward on sm_80+ tensor cores (half, bfloat16) with FlashAttention-2's register tiling:
+// a block of 4 warps takes kMmaKeys keys of one key/value head, 16 per warp, whose dK and dV
+// accumulators stay in registers, and walks the query tiles (kMmaQueries rows) of the query heads
+// that share them. Per tile a warp computes S^T = K Q^T and dP^T = V dO^T for its keys, P^T and
+// dS^T from them in registers, and adds P^T dO to dV and dS^T Q to dK; dQ = dS K needs every
+// warp's dS, so dS goes through shared memory and each warp adds a quarter of dQ into the float
+// accumulator with atomics. Q and dO are staged both ways round (row-major and transposed), as
+// each is a B operand along the head dim once and along the queries once.
+constexpr int kMmaQueries = 32;
+
+template <int kDp>
+constexpr size_t mma_backward_smem_bytes(size_t element) {
+  constexpr size_t kLd = kDp + kMmaPad;
+  const size_t elements = size_t(2 * kMmaKeys + 2 * kMmaQueries) * kLd + size_t(kDp) * (kMmaKeys + kMmaPad) +
+                          size_t(2 * kDp) * (kMmaQueries + kMmaPad) + size_t(kMmaQueries) * (kMmaKeys + kMmaPad);
+  return elements * element + 2 * kMmaQueries * sizeof(float);
+}
+
+template <typename T, int kDp>
+__global__ void __launch_bounds__(kThreads)
+    backward_mma_kernel(Problem<T> p, View<const T> dout, bool dout_chunked, const float* lse, const float* delta,
+                        float* dq, T* dk, T* dv) {
+  constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+  constexpr int kLd = kDp + kMmaPad, kLdKeys = kMmaKeys + kMmaPad, kLdQueries = kMmaQueries + kMmaPad;
+  constexpr int kSteps = kDp / 16, kQueryCols = kMmaQueries / 8, kOutCols = kDp / 8;
+  extern __shared__ __align__(128) unsigned char smem[];
+  T* const Ks = reinterpret_cast<T*>(smem);
+  T* const Vs = Ks + kMmaKeys * kLd;
+  T* const Kt = Vs + kMmaKeys * kLd;  // K^T: kDp rows of kMmaKeys keys
+  T* const Qs = Kt + kDp * kLdKeys;
+  T* const dOs = Qs + kMmaQueries * kLd;
+  T* const Qt = dOs + kMmaQueries * kLd;  // Q^T and dO^T: kDp rows of kMmaQueries queries
+  T* const dOt = Qt + kDp * kLdQueries;
+  T* const dSs = dOt + kDp * kLdQueries;  // dS: kMmaQueries rows of kMmaKeys keys
+  float* const lse_s = reinterpret_cast<float*>(dSs + kMmaQueries * kLdKeys);
+  float* const delta_s = lse_s + kMmaQueries;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+  const int64_t n_ktiles = (p.Lk + kMmaKeys - 1) / kMmaKeys, kv_head = blockIdx.x / n_ktiles;
+  const int64_t b = kv_head / p.Hkv, hk = kv_head % p.Hkv, j0 = blockIdx.x % n_ktiles * kMmaKeys;
+  const int64_t group = p.Hq / p.Hkv;
+  const int key0 = warp * 16 + g;  // this lane's keys in the tile: key0 and key0 + 8
+
+  stage_chunks<false, kDp>(Ks, kLd, p.k, b, hk, j0, p.Lk, p.D, kMmaKeys, p.chunked);
+  stage_chunks<false, kDp>(Vs, kLd, p.v, b, hk, j0, p.Lk, p.Dv, kMmaKeys, p.chunked);
+  stage_chunks<true, kDp>(Kt, kLdKeys, p.k, b, hk, j0, p.Lk, p.D, kMmaKeys, p.chunked);
+  float dk_acc[kOutCols][4] = {}, dv_acc[kOutCols][4] = {};
+  for (int64_t member = 0; member < group; ++member) {
+    const int64_t h = hk * group + member, head = b * p.Hq + h;
+    // causal: rows before j0 see none of these keys (kMmaQueries divides kMmaKeys)
+    for (int64_t i0 = p.causal ? j0 : 0; i0 < p.Lq; i0 += kMmaQueries) {
+      __syncthreads();  // K and V are staged; every warp is done with the last tile's Q, dO and dS
+      stage_chunks<false, kDp>(Qs, kLd, p.q, b, h, i0, p.Lq, p.D, kMmaQueries, p.chunked);
+      stage_chunks<false, kDp>(dOs, kLd, dout, b, h, i0, p.Lq, p.Dv, kMmaQueries, dout_chunked);
+      stage_chunks<true, kDp>(Qt, kLdQueries, p.q, b, h, i0, p.Lq, p.D, kMmaQueries, p.chunked);
+      stage_chunks<true, kDp>(dOt, kLdQueries, dout, b, h, i0, p.Lq, p.Dv, kMmaQueries, dout_chunked);
+      for (int i = threadIdx.x; i < kMmaQueries; i += blockDim.x) {
+        const bool row = i0 + i < p.Lq;
+        lse_s[i] = row ? lse[head * p.Lq + i0 + i] : kNegInf;  // -inf: no probability, no gradient
+        delta_s[i] = row ? delta[head * p.Lq + i0 + i] : 0.f;
+      }
+      __syncthreads();
+      float s[kQueryCols][4] = {}, dp[kQueryCols][4] = {};  // S^T and dP^T, 8 queries per column tile
+      for (int st = 0; st < kSteps; ++st) {
+        uint32_t kf[4], vf[4];
+        load_a_fragment(Ks, kLd, warp * 16, st, kf);
+        load_a_fragment(Vs, kLd, warp * 16, st, vf);
+        for (int n = 0; n < kQueryCols; ++n) {
+          uint32_t qf[2], dof[2];
+          load_b_fragment(Qs, kLd, n, st, qf);
+          load_b_fragment(dOs, kLd, n, st, dof);
+          mma_m16n8k16<T>(s[n], kf, qf);
+          mma_m16n8k16<T>(dp[n], vf, dof);
+        }
+      }
+      for (int n = 0; n < kQueryCols; ++n) {  // P^T, and dS^T = P^T * (dP^T - Di) with the softmax scale
+        for (int e = 0; e < 4; ++e) {
+          const int key = key0 + 8 * (e / 2), query = 8 * n + 2 * t + e % 2;
+          const float row_lse = lse_s[query];
+          const float x = row_lse == kNegInf ? kNegInf : p.logit(s[n][e], b, h, i0 + query, j0 + key);
+          s[n][e] = x == kNegInf ? 0.f : exp_of(x - row_lse);
+          dp[n][e] = s[n][e] * (dp[n][e] - delta_s[query]) * p.scale;
+          dSs[query * kLdKeys + key] = T(dp[n][e]);
+        }
+      }
+      for (int kk = 0; kk < kMmaQueries / 16; ++kk) {  // dV += P^T dO, dK += dS^T Q
+        uint32_t pf[4], dsf[4];
+        pack_a_fragment<T>(s[2 * kk], s[2 * kk + 1], pf);
+        pack_a_fragment<T>(dp[2 * kk], dp[2 * kk + 1], dsf);
+        for (int c = 0; c < kOutCols; ++c) {
+          uint32_t dof[2], qf[2];
+          load_b_fragment(dOt, kLdQueries, c, kk, dof);
+          load_b_fragment(Qt, kLdQueries, c, kk, qf);
+          mma_m16n8k16<T>(dv_acc[c], pf, dof);
+          mma_m16n8k16<T>(dk_acc[c], dsf, qf);
+        }
+      }
+      __syncthreads();  // dS is whole
+      // dQ = dS K: this warp's 16 query rows (of 32) and every other 8-column tile
+      const int q_row0 = 16 * (warp % 2);
+      for (int c = warp / 2; c < kOutCols; c += kWarps / 2) {
+        float acc[4] = {};
+        for (int kk = 0; kk < kMmaKeys / 16; ++kk) {
+          uint32_t dsf[4], kf[2];
+          load_a_fragment(dSs, kLdKeys, q_row0, kk, dsf);
+          load_b_fragment(Kt, kLdKeys, c, kk, kf);
+          mma_m16n8k16<T>(acc, dsf, kf);
+        }
+        for (int e = 0; e < 4; ++e) {
+          const int64_t row = i0 + q_row0 + g + 8 * (e / 2);
+          const int d = 8 * c + 2 * t + e % 2;
+          if (row < p.Lq && d < p.D) atomicAdd(dq + (head * p.Lq + row) * p.D + d, acc[e]);
+        }
+      }
+    }
+  }
+  for (int e = 0; e < 4; ++e) {
+    const int64_t key = j0 + key0 + 8 * (e / 2);
+    if (key >= p.Lk) continue;
+    for (int c = 0; c < kOutCols; ++c) {
+      const int d = 8 * c + 2 * t + e % 2;
+      if (d < p.D) dk[(kv_head * p.Lk + key) * p.D + d] = T(dk_acc[c][e]);
+      if (d < p.Dv) dv[(kv_head * p.Lk + key) * p.Dv + d] = T(dv_acc[c][e]);
+    }
+  }
+}
+
+// Runs backward_mma_kernel where its tiles fit; false where they do not.
+template <typename T, typename Launch>
+bool backward_mma(const Problem<T>& p, View<const T> dout, bool dout_chunked, const float* lse, const float* delta,
+                  float* dq, T* dk, T* dv, const Launch& launch) {
+  return with_register_tiles(p, launch, [&](auto padded) {
+    constexpr int kDp = decltype(padded)::value;
+    const size_t bytes = mma_backward_smem_bytes<kDp>(sizeof(T));
+    if (bytes > launch.shared_bytes) return false;
+    const int64_t blocks = p.B * p.Hkv * ((p.Lk + kMmaKeys - 1) / kMmaKeys);
+    if (blocks > 0) launch(backward_mma_kernel<T, kDp>, blocks, bytes, p, dout, dout_chunked, lse, delta, dq, dk, dv);
+    return true;
+  });
 }
 
 // Whether every 8-element run of t's head dim starting at a multiple of 8 is 16 contiguous,
@@ -586,6 +726,13 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward(const at::Tensor& grad_o
              delta.mutable_data_ptr<A>());
     }
     Problem<scalar_t> p = problem_of<scalar_t>(s, q, k, v, mask, is_causal, scale);
+    if constexpr (TensorCoreType<scalar_t>::value) {
+      if (backward_mma(p, view_of<const scalar_t>(grad_out), chunk_readable(grad_out), lc.const_data_ptr<A>(),
+                       delta.const_data_ptr<A>(), dq.mutable_data_ptr<A>(), dk.mutable_data_ptr<scalar_t>(),
+                       dv.mutable_data_ptr<scalar_t>(), launch)) {
+        return;
+      }
+    }
     const size_t bytes = choose_tile<BackwardSmem<scalar_t>>(p, launch.shared_bytes, launch.max_tile, "attention_backward");
     const int64_t blocks = s.B * s.Hkv * ((s.Lk + p.tile - 1) / p.tile);
     if (blocks > 0) {

@@ -24,6 +24,34 @@ __device__ inline uint32_t pack_pair(float lo, float hi) {
   return uint32_t(T(lo).x) | (uint32_t(T(hi).x) << 16);
 }
 
+// The A fragment of rows [row0, row0 + 16) and columns [16 step, 16 step + 16) of a row-major
+// tile (leading dimension ld) in shared memory.
+template <typename T>
+__device__ inline void load_a_fragment(const T* tile, int ld, int row0, int step, uint32_t (&a)[4]) {
+  const int lane = threadIdx.x % 32;
+  const uint32_t* pairs = reinterpret_cast<const uint32_t*>(tile + (row0 + lane / 4) * ld + 16 * step + 2 * (lane % 4));
+  const int down = 8 * ld / 2;  // eight rows on, in pairs
+  a[0] = pairs[0], a[1] = pairs[down], a[2] = pairs[4], a[3] = pairs[down + 4];
+}
+
+// The B fragment of columns [8 col, 8 col + 8) and rows [16 step, 16 step + 16) of B, read from
+// B's transpose stored row-major (leading dimension ld) in shared memory, so pairs are adjacent.
+template <typename T>
+__device__ inline void load_b_fragment(const T* transposed, int ld, int col, int step, uint32_t (&b)[2]) {
+  const int lane = threadIdx.x % 32;
+  const uint32_t* pairs =
+      reinterpret_cast<const uint32_t*>(transposed + (8 * col + lane / 4) * ld + 16 * step + 2 * (lane % 4));
+  b[0] = pairs[0], b[1] = pairs[4];
+}
+
+// Two accumulator tiles side by side (columns [0, 8) and [8, 16) of a 16 x 16 product) as the A
+// fragment of the next product, rounded to T: how scores become probabilities in registers.
+template <typename T>
+__device__ inline void pack_a_fragment(const float (&left)[4], const float (&right)[4], uint32_t (&a)[4]) {
+  a[0] = pack_pair<T>(left[0], left[1]), a[1] = pack_pair<T>(left[2], left[3]);
+  a[2] = pack_pair<T>(right[0], right[1]), a[3] = pack_pair<T>(right[2], right[3]);
+}
+
 // d += a b on the warp's tensor cores; T is at::Half or at::BFloat16.
 template <typename T>
 __device__ inline void mma_m16n8k16(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {

@@ -25,7 +25,7 @@ def emulated(tmp_path_factory):
 
 def emulated_attention(emulated, tile, register_tiles):
     """scaled_dot_product_attention on the emulated kernels, with their backward, as the op's autograd calls it;
-    register_tiles: the forward's mma.sync kernel (half types, head dims up to 128) where it applies."""
+    register_tiles: the mma.sync kernels (half types, head dims up to 128) where they apply."""
 
     class Attention(torch.autograd.Function):
         @staticmethod
@@ -39,7 +39,8 @@ def emulated_attention(emulated, tile, register_tiles):
         @staticmethod
         def backward(ctx, grad):
             q, k, v, out, lse = ctx.saved_tensors
-            return (*emulated.backward(grad, q, k, v, ctx.mask, out, lse, ctx.is_causal, ctx.scale, tile), None, None)
+            grads = emulated.backward(grad, q, k, v, ctx.mask, out, lse, ctx.is_causal, ctx.scale, tile, register_tiles)
+            return (*grads, None, None)
 
     def attention(q, k, v, attn_mask=None, is_causal=False, enable_gqa=False):
         mask = None if attn_mask is None else attn_mask.expand(*q.shape[:-1], k.shape[-2])
@@ -49,10 +50,10 @@ def emulated_attention(emulated, tile, register_tiles):
 
 
 HALF_TYPES = [torch.float16, torch.bfloat16]
-# (dtype, largest shared-memory tile, register tiles): the mma.sync forward exists for half types only
+# (dtype, largest shared-memory tile, register tiles): the mma.sync kernels exist for half types only
 KERNELS = [(dtype, tile, False) for dtype in [torch.float32, torch.float64, *HALF_TYPES] for tile in (16, 64)]
 KERNELS += [(dtype, 64, True) for dtype in HALF_TYPES]
-# plus head dims that are no whole 16-byte chunks, which the register-tile forward reads an element at a time
+# plus head dims that are no whole 16-byte chunks, which the register-tile kernels read an element at a time
 EMULATED_CASES = [*CASES, (1, 2, 1, 19, 75, 12, 20, False, "bool")]
 
 

@@ -1,7 +1,7 @@
 // zoo::attention's CUDA kernels and their host code (csrc/attention/attention_cuda_kernels.cuh)
 // run in the host emulation, with the largest tile as a parameter (on a GPU it is the
-// largest that fits the device's shared memory), and whether the forward takes its
-// mma.sync register-tile kernel (on a GPU: sm_80+).
+// largest that fits the device's shared memory), and whether the forward and the backward
+// take their mma.sync register-tile kernels (on a GPU: sm_80+).
 #include <torch/extension.h>
 
 #include "cuda_emulation.h"
@@ -36,9 +36,9 @@ std::tuple<at::Tensor, at::Tensor> emulated_forward(const at::Tensor& q, const a
 std::tuple<at::Tensor, at::Tensor, at::Tensor> emulated_backward(
     const at::Tensor& grad_out, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
     const std::optional<at::Tensor>& mask, const at::Tensor& out, const at::Tensor& lse, bool is_causal,
-    double scale, int64_t max_tile) {
+    double scale, int64_t max_tile, bool register_tiles) {
   return backward(grad_out, q, k, v, mask, out, lse, is_causal, scale,
-                  EmulatedLaunch{.max_tile = int(max_tile), .register_tiles = false});
+                  EmulatedLaunch{.max_tile = int(max_tile), .register_tiles = register_tiles});
 }
 
 }  // namespace
