@@ -15,6 +15,11 @@
 //                                   memory, so consecutive threads load consecutive addresses
 //   scalar_t a(g, m, k), b(g, k, n) the operands, called only in range
 //   void store(g, m, n, acc)        the epilogue, once per element of C and split
+// or, in place of a, A's gather in two halves (SplitGather below: a convolution's pixel
+// arithmetic, which would otherwise cost more than the product), with kAAlongK:
+//   ARow a_row(g, m)                once per block and row, kept in shared memory
+//   ACol a_col(g, k)                once per thread and depth tile (a thread's loads share k)
+//   scalar_t a_at(row, col)         the element
 // Matmul below is the plain problem, for matrices in memory.
 // Include after cuda_fp16.h, cuda_bf16.h and mma.h (or the host emulation's stand-ins).
 #pragma once
@@ -48,19 +53,46 @@ __device__ T epilogue(acc_t<T> value, const T* bias, int64_t channel) {
   return T(bias_act::forward<A>(value));
 }
 
-template <typename T>
-constexpr size_t shared_bytes() {
-  const size_t operands = (kTileM * kAStride + kTileK * kBStride) * sizeof(T);
-  return TensorCoreType<T>::value ? operands + kTileM * kCStride * sizeof(float) : operands;
+template <typename P>
+concept SplitGather = requires { typename P::ARow; typename P::ACol; };
+
+// A block's shared memory: the A and B tiles, then C's tile for the tensor cores to store
+// their fragments to, then a SplitGather's row halves.
+struct SharedLayout {
+  size_t c_offset, rows_offset, bytes;
+};
+
+template <typename P>
+constexpr SharedLayout shared_layout() {
+  using T = typename P::scalar_t;
+  SharedLayout layout{};
+  layout.c_offset = (kTileM * kAStride + kTileK * kBStride) * sizeof(T);
+  layout.rows_offset = layout.c_offset + (TensorCoreType<T>::value ? kTileM * kCStride * sizeof(float) : 0);
+  layout.bytes = layout.rows_offset;
+  if constexpr (SplitGather<P>) layout.bytes += kTileM * sizeof(typename P::ARow);
+  return layout;
 }
 
-// The tiles of A (rows m0.., depth k0..k_end) and B into shared memory, zero outside.
+// The tiles of A (rows m0.., depth k0..k_end) and B into shared memory, zero outside; `rows`:
+// a SplitGather's row halves of A.
 template <typename P, typename T = typename P::scalar_t>
-__device__ void load_tiles(const P& p, int64_t g, int64_t m0, int64_t n0, int64_t k0, int64_t k_end, T* As, T* Bs) {
-  for (int e = threadIdx.x; e < kTileM * kTileK; e += kThreads) {
-    const int r = P::kAAlongK ? e / kTileK : e % kTileM, c = P::kAAlongK ? e % kTileK : e / kTileM;
-    const int64_t m = m0 + r, k = k0 + c;
-    As[r * kAStride + c] = m < p.M && k < k_end ? p.a(g, m, k) : T(0);
+__device__ void load_tiles(const P& p, int64_t g, int64_t m0, int64_t n0, int64_t k0, int64_t k_end, T* As, T* Bs,
+                           const void* rows) {
+  if constexpr (SplitGather<P>) {
+    static_assert(P::kAAlongK, "a split gather's threads each load one column of the A tile");
+    const auto* row = static_cast<const typename P::ARow*>(rows);
+    const int c = threadIdx.x % kTileK;
+    const bool in_depth = k0 + c < k_end;
+    const typename P::ACol col = in_depth ? p.a_col(g, k0 + c) : typename P::ACol{};
+    for (int r = threadIdx.x / kTileK; r < kTileM; r += kThreads / kTileK) {
+      As[r * kAStride + c] = in_depth && m0 + r < p.M ? p.a_at(row[r], col) : T(0);
+    }
+  } else {
+    for (int e = threadIdx.x; e < kTileM * kTileK; e += kThreads) {
+      const int r = P::kAAlongK ? e / kTileK : e % kTileM, c = P::kAAlongK ? e % kTileK : e / kTileM;
+      const int64_t m = m0 + r, k = k0 + c;
+      As[r * kAStride + c] = m < p.M && k < k_end ? p.a(g, m, k) : T(0);
+    }
   }
   for (int e = threadIdx.x; e < kTileK * kTileN; e += kThreads) {
     const int r = P::kBAlongK ? e % kTileK : e / kTileN, c = P::kBAlongK ? e / kTileK : e % kTileN;
@@ -87,18 +119,24 @@ __global__ void __launch_bounds__(kThreads) implicit_gemm_kernel(P p) {
   const int64_t split = block % p.splits, g = block / p.splits;
   const int64_t share = ceil_div(ceil_div(p.K, p.splits), kTileK) * kTileK;
   const int64_t k_begin = split * share, k_end = min(p.K, k_begin + share);
+  constexpr SharedLayout layout = shared_layout<P>();
+  void* const rows = smem + layout.rows_offset;
+  if constexpr (SplitGather<P>) {  // read after the depth loop's first barrier
+    auto* row = static_cast<typename P::ARow*>(rows);
+    for (int r = threadIdx.x; r < kTileM && m0 + r < p.M; r += kThreads) row[r] = p.a_row(g, m0 + r);
+  }
 
   if constexpr (TensorCoreType<T>::value) {
     namespace wmma = nvcuda::wmma;
     using E = typename TensorCoreType<T>::type;
-    float* Cs = reinterpret_cast<float*>(Bs + kTileK * kBStride);
+    float* Cs = reinterpret_cast<float*>(smem + layout.c_offset);
     const int warp = threadIdx.x / 32, wm = warp / 2 * 32, wn = warp % 2 * 32;
     wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[2][2];
     for (auto& row : acc)
       for (auto& f : row) wmma::fill_fragment(f, 0.f);
     for (int64_t k0 = k_begin; k0 < k_end; k0 += kTileK) {
       __syncthreads();  // the last tiles are consumed
-      load_tiles(p, g, m0, n0, k0, k_end, As, Bs);
+      load_tiles(p, g, m0, n0, k0, k_end, As, Bs, rows);
       __syncthreads();
       for (int kk = 0; kk < kTileK; kk += 16) {
         wmma::fragment<wmma::matrix_a, 16, 16, 16, E, wmma::row_major> a[2];
@@ -124,7 +162,7 @@ __global__ void __launch_bounds__(kThreads) implicit_gemm_kernel(P p) {
     Acc acc[4][8] = {};
     for (int64_t k0 = k_begin; k0 < k_end; k0 += kTileK) {
       __syncthreads();
-      load_tiles(p, g, m0, n0, k0, k_end, As, Bs);
+      load_tiles(p, g, m0, n0, k0, k_end, As, Bs, rows);
       __syncthreads();
       Acc tile[4][8] = {};  // this tile's sums, added to the totals once: error grows with K / 32, not K
       for (int kk = 0; kk < kTileK; ++kk) {
@@ -160,7 +198,7 @@ inline int64_t tiles_of(int64_t M, int64_t N) { return ceil_div(M, kTileM) * cei
 template <typename P, typename Launch>
 void run(const P& p, const Launch& launch) {
   const int64_t blocks = p.groups * p.splits * tiles_of(p.M, p.N);
-  if (blocks > 0) launch(implicit_gemm_kernel<P>, blocks, shared_bytes<typename P::scalar_t>(), p);
+  if (blocks > 0) launch(implicit_gemm_kernel<P>, blocks, shared_layout<P>().bytes, p);
 }
 
 // A matrix in memory at any (row, column) strides.

@@ -45,9 +45,14 @@ struct Forward {
   const T *x, *w, *bias;
   T* y;
 
-  __device__ T a(int64_t g, int64_t m, int64_t k) const {
-    const int64_t tap = k / s.Cg, i = s.input_pixel(m, tap);
-    return i < 0 ? T(0) : x[i * s.C + g * s.Cg + k % s.Cg];
+  // A gathered in halves (common/implicit_gemm.cuh's SplitGather): pixel m's anchor, depth k's tap and channel.
+  using ARow = Geometry::Anchor;
+  using ACol = Geometry::TapChannel;
+  __device__ ARow a_row(int64_t, int64_t m) const { return s.output_anchor(m); }
+  __device__ ACol a_col(int64_t g, int64_t k) const { return s.tap_channel(g, k, s.Cg); }
+  __device__ T a_at(const ARow& row, const ACol& col) const {
+    const int64_t i = s.input_pixel(row, col.tap);
+    return i < 0 ? T(0) : x[i * s.C + col.channel];
   }
   __device__ T b(int64_t g, int64_t k, int64_t n) const { return w[(g * K + k) * N + n]; }
   __device__ void store(int64_t g, int64_t m, int64_t n, acc_t<T> v) const {
@@ -65,9 +70,14 @@ struct InputGrad {
   const T *gy, *w, *bias;
   T* gx;
 
-  __device__ T a(int64_t g, int64_t m, int64_t k) const {
-    const int64_t tap = k / s.Kg, o = s.output_pixel(m, tap);
-    return o < 0 ? T(0) : gy[o * s.K + g * s.Kg + k % s.Kg];
+  // A gathered in halves, as Forward's: input pixel m's anchor, depth k's tap and output channel.
+  using ARow = Geometry::Anchor;
+  using ACol = Geometry::TapChannel;
+  __device__ ARow a_row(int64_t, int64_t m) const { return s.input_anchor(m); }
+  __device__ ACol a_col(int64_t g, int64_t k) const { return s.tap_channel(g, k, s.Kg); }
+  __device__ T a_at(const ARow& row, const ACol& col) const {
+    const int64_t o = s.output_pixel(row, col.tap);
+    return o < 0 ? T(0) : gy[o * s.K + col.channel];
   }
   __device__ T b(int64_t g, int64_t k, int64_t n) const { return w[(g * K + k) * N + n]; }
   __device__ void store(int64_t g, int64_t m, int64_t n, acc_t<T> v) const {
