@@ -15,11 +15,14 @@
 //                                   memory, so consecutive threads load consecutive addresses
 //   scalar_t a(g, m, k), b(g, k, n) the operands, called only in range
 //   void store(g, m, n, acc)        the epilogue, once per element of C and split
-// or, in place of a, A's gather in two halves (SplitGather below: a convolution's pixel
-// arithmetic, which would otherwise cost more than the product), with kAAlongK:
+// or, in place of a or b, the operand's gather in two halves (SplitGatherA/B below: a
+// convolution's pixel arithmetic, which would otherwise cost more than the product):
 //   ARow a_row(g, m)                once per block and row, kept in shared memory
-//   ACol a_col(g, k)                once per thread and depth tile (a thread's loads share k)
+//   ACol a_col(g, k)                once per thread and depth tile (with kAAlongK, a thread's loads share k)
 //   scalar_t a_at(row, col)         the element
+//   BRow b_row(g, k)                once per depth tile and row, kept in shared memory
+//   BCol b_col(g, n)                once per thread and depth tile (with !kBAlongK, a thread's loads share n)
+//   scalar_t b_at(row, col)         the element
 // Matmul below is the plain problem, for matrices in memory.
 // Include after cuda_fp16.h, cuda_bf16.h and mma.h (or the host emulation's stand-ins).
 #pragma once
@@ -54,12 +57,14 @@ __device__ T epilogue(acc_t<T> value, const T* bias, int64_t channel) {
 }
 
 template <typename P>
-concept SplitGather = requires { typename P::ARow; typename P::ACol; };
+concept SplitGatherA = requires { typename P::ARow; typename P::ACol; };
+template <typename P>
+concept SplitGatherB = requires { typename P::BRow; typename P::BCol; };
 
 // A block's shared memory: the A and B tiles, then C's tile for the tensor cores to store
-// their fragments to, then a SplitGather's row halves.
+// their fragments to, then the split gathers' row halves of A (the block's) and B (the depth tile's).
 struct SharedLayout {
-  size_t c_offset, rows_offset, bytes;
+  size_t c_offset, a_rows_offset, b_rows_offset, bytes;
 };
 
 template <typename P>
@@ -67,20 +72,23 @@ constexpr SharedLayout shared_layout() {
   using T = typename P::scalar_t;
   SharedLayout layout{};
   layout.c_offset = (kTileM * kAStride + kTileK * kBStride) * sizeof(T);
-  layout.rows_offset = layout.c_offset + (TensorCoreType<T>::value ? kTileM * kCStride * sizeof(float) : 0);
-  layout.bytes = layout.rows_offset;
-  if constexpr (SplitGather<P>) layout.bytes += kTileM * sizeof(typename P::ARow);
+  layout.a_rows_offset = layout.c_offset + (TensorCoreType<T>::value ? kTileM * kCStride * sizeof(float) : 0);
+  layout.b_rows_offset = layout.a_rows_offset;
+  if constexpr (SplitGatherA<P>) layout.b_rows_offset += kTileM * sizeof(typename P::ARow);
+  layout.bytes = layout.b_rows_offset;
+  if constexpr (SplitGatherB<P>) layout.bytes += kTileK * sizeof(typename P::BRow);
   return layout;
 }
 
-// The tiles of A (rows m0.., depth k0..k_end) and B into shared memory, zero outside; `rows`:
-// a SplitGather's row halves of A.
+// The tiles of A (rows m0.., depth k0..k_end) and B into shared memory, zero outside. A
+// SplitGatherA's row halves are in shared memory already; a SplitGatherB's are made here.
 template <typename P, typename T = typename P::scalar_t>
 __device__ void load_tiles(const P& p, int64_t g, int64_t m0, int64_t n0, int64_t k0, int64_t k_end, T* As, T* Bs,
-                           const void* rows) {
-  if constexpr (SplitGather<P>) {
+                           unsigned char* smem) {
+  constexpr SharedLayout layout = shared_layout<P>();
+  if constexpr (SplitGatherA<P>) {
     static_assert(P::kAAlongK, "a split gather's threads each load one column of the A tile");
-    const auto* row = static_cast<const typename P::ARow*>(rows);
+    const auto* row = reinterpret_cast<const typename P::ARow*>(smem + layout.a_rows_offset);
     const int c = threadIdx.x % kTileK;
     const bool in_depth = k0 + c < k_end;
     const typename P::ACol col = in_depth ? p.a_col(g, k0 + c) : typename P::ACol{};
@@ -94,10 +102,23 @@ __device__ void load_tiles(const P& p, int64_t g, int64_t m0, int64_t n0, int64_
       As[r * kAStride + c] = m < p.M && k < k_end ? p.a(g, m, k) : T(0);
     }
   }
-  for (int e = threadIdx.x; e < kTileK * kTileN; e += kThreads) {
-    const int r = P::kBAlongK ? e % kTileK : e / kTileN, c = P::kBAlongK ? e / kTileK : e % kTileN;
-    const int64_t k = k0 + r, n = n0 + c;
-    Bs[r * kBStride + c] = n < p.N && k < k_end ? p.b(g, k, n) : T(0);
+  if constexpr (SplitGatherB<P>) {
+    static_assert(!P::kBAlongK, "a split gather's threads each load one column of the B tile");
+    auto* row = reinterpret_cast<typename P::BRow*>(smem + layout.b_rows_offset);
+    for (int r = threadIdx.x; r < kTileK && k0 + r < k_end; r += kThreads) row[r] = p.b_row(g, k0 + r);
+    const int c = threadIdx.x % kTileN;
+    const bool in_width = n0 + c < p.N;
+    const typename P::BCol col = in_width ? p.b_col(g, n0 + c) : typename P::BCol{};
+    __syncthreads();  // the depth tile's rows are in
+    for (int r = threadIdx.x / kTileN; r < kTileK; r += kThreads / kTileN) {
+      Bs[r * kBStride + c] = in_width && k0 + r < k_end ? p.b_at(row[r], col) : T(0);
+    }
+  } else {
+    for (int e = threadIdx.x; e < kTileK * kTileN; e += kThreads) {
+      const int r = P::kBAlongK ? e % kTileK : e / kTileN, c = P::kBAlongK ? e / kTileK : e % kTileN;
+      const int64_t k = k0 + r, n = n0 + c;
+      Bs[r * kBStride + c] = n < p.N && k < k_end ? p.b(g, k, n) : T(0);
+    }
   }
 }
 
@@ -120,9 +141,8 @@ __global__ void __launch_bounds__(kThreads) implicit_gemm_kernel(P p) {
   const int64_t share = ceil_div(ceil_div(p.K, p.splits), kTileK) * kTileK;
   const int64_t k_begin = split * share, k_end = min(p.K, k_begin + share);
   constexpr SharedLayout layout = shared_layout<P>();
-  void* const rows = smem + layout.rows_offset;
-  if constexpr (SplitGather<P>) {  // read after the depth loop's first barrier
-    auto* row = static_cast<typename P::ARow*>(rows);
+  if constexpr (SplitGatherA<P>) {  // read after the depth loop's first barrier
+    auto* row = reinterpret_cast<typename P::ARow*>(smem + layout.a_rows_offset);
     for (int r = threadIdx.x; r < kTileM && m0 + r < p.M; r += kThreads) row[r] = p.a_row(g, m0 + r);
   }
 
@@ -136,7 +156,7 @@ __global__ void __launch_bounds__(kThreads) implicit_gemm_kernel(P p) {
       for (auto& f : row) wmma::fill_fragment(f, 0.f);
     for (int64_t k0 = k_begin; k0 < k_end; k0 += kTileK) {
       __syncthreads();  // the last tiles are consumed
-      load_tiles(p, g, m0, n0, k0, k_end, As, Bs, rows);
+      load_tiles(p, g, m0, n0, k0, k_end, As, Bs, smem);
       __syncthreads();
       for (int kk = 0; kk < kTileK; kk += 16) {
         wmma::fragment<wmma::matrix_a, 16, 16, 16, E, wmma::row_major> a[2];
@@ -162,7 +182,7 @@ __global__ void __launch_bounds__(kThreads) implicit_gemm_kernel(P p) {
     Acc acc[4][8] = {};
     for (int64_t k0 = k_begin; k0 < k_end; k0 += kTileK) {
       __syncthreads();
-      load_tiles(p, g, m0, n0, k0, k_end, As, Bs, rows);
+      load_tiles(p, g, m0, n0, k0, k_end, As, Bs, smem);
       __syncthreads();
       Acc tile[4][8] = {};  // this tile's sums, added to the totals once: error grows with K / 32, not K
       for (int kk = 0; kk < kTileK; ++kk) {

@@ -35,6 +35,13 @@ using bias_act::Activation;
 using gemm::acc_t;
 using gemm::epilogue;
 
+// x (channels-last) where the output pixel anchored at `row` reads it at col's tap and channel; 0 in the padding.
+template <typename T>
+__device__ T input_at(const Geometry& s, const T* x, const Geometry::Anchor& row, const Geometry::TapChannel& col) {
+  const int64_t i = s.input_pixel(row, col.tap);
+  return i < 0 ? T(0) : x[i * s.C + col.channel];
+}
+
 // y (pixels, K) = act(conv(x) + bias); w permuted to (G, taps, Cg, Kg).
 template <typename T, Activation A>
 struct Forward {
@@ -45,15 +52,12 @@ struct Forward {
   const T *x, *w, *bias;
   T* y;
 
-  // A gathered in halves (common/implicit_gemm.cuh's SplitGather): pixel m's anchor, depth k's tap and channel.
+  // A gathered in halves (common/implicit_gemm.cuh's SplitGatherA): pixel m's anchor, depth k's tap and channel.
   using ARow = Geometry::Anchor;
   using ACol = Geometry::TapChannel;
   __device__ ARow a_row(int64_t, int64_t m) const { return s.output_anchor(m); }
   __device__ ACol a_col(int64_t g, int64_t k) const { return s.tap_channel(g, k, s.Cg); }
-  __device__ T a_at(const ARow& row, const ACol& col) const {
-    const int64_t i = s.input_pixel(row, col.tap);
-    return i < 0 ? T(0) : x[i * s.C + col.channel];
-  }
+  __device__ T a_at(const ARow& row, const ACol& col) const { return input_at(s, x, row, col); }
   __device__ T b(int64_t g, int64_t k, int64_t n) const { return w[(g * K + k) * N + n]; }
   __device__ void store(int64_t g, int64_t m, int64_t n, acc_t<T> v) const {
     y[m * s.K + g * N + n] = epilogue<A>(v, bias, g * N + n);
@@ -96,10 +100,12 @@ struct WeightGrad {
   acc_t<T>* gw;
 
   __device__ T a(int64_t g, int64_t m, int64_t k) const { return gy[k * s.K + g * s.Kg + m]; }
-  __device__ T b(int64_t g, int64_t k, int64_t n) const {
-    const int64_t i = s.input_pixel(k, n / s.Cg);
-    return i < 0 ? T(0) : x[i * s.C + g * s.Cg + n % s.Cg];
-  }
+  // B gathered in halves (SplitGatherB): pixel k's anchor, column n's tap and channel.
+  using BRow = Geometry::Anchor;
+  using BCol = Geometry::TapChannel;
+  __device__ BRow b_row(int64_t, int64_t k) const { return s.output_anchor(k); }
+  __device__ BCol b_col(int64_t g, int64_t n) const { return s.tap_channel(g, n, s.Cg); }
+  __device__ T b_at(const BRow& row, const BCol& col) const { return input_at(s, x, row, col); }
   __device__ void store(int64_t g, int64_t m, int64_t n, acc_t<T> v) const { atomicAdd(gw + (g * M + m) * N + n, v); }
 };
 
