@@ -53,11 +53,12 @@ __global__ void __launch_bounds__(gemm::kThreads) depthwise_kernel(Depthwise<T> 
   for (int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; e < p.pixels * C;
        e += int64_t(gridDim.x) * blockDim.x) {
     const int64_t m = e / C, c = e % C;
+    const Geometry::Anchor anchor = Adjoint ? p.s.input_anchor(m) : p.s.output_anchor(m);
     acc_t<T> sum = 0;
-    for (int64_t tap = 0; tap < taps; ++tap) {
-      const int64_t from = Adjoint ? p.s.output_pixel(m, tap) : p.s.input_pixel(m, tap);
+    p.s.for_each_tap([&](int64_t tap, const Geometry::Offsets& offsets) {
+      const int64_t from = Adjoint ? p.s.output_pixel(anchor, offsets) : p.s.input_pixel(anchor, offsets);
       if (from >= 0) sum += acc_t<T>(p.source[from * C + c]) * acc_t<T>(p.w[c * taps + tap]);
-    }
+    });
     p.result[e] = epilogue<A>(sum, p.bias, c);
   }
 }
@@ -72,8 +73,9 @@ __global__ void __launch_bounds__(gemm::kThreads) depthwise_weight_grad_kernel(G
     const int64_t c = e % C, tap = e / C % taps, first = e / (C * taps) * kDepthwiseChunk;
     acc_t<T> sum = 0;
     const int64_t last = first + kDepthwiseChunk < pixels ? first + kDepthwiseChunk : pixels;
+    const Geometry::Offsets offsets = s.tap_offsets(tap);
     for (int64_t m = first; m < last; ++m) {
-      const int64_t i = s.input_pixel(m, tap);
+      const int64_t i = s.input_pixel(s.output_anchor(m), offsets);
       if (i >= 0) sum += acc_t<T>(gy[m * C + c]) * acc_t<T>(x[i * C + c]);
     }
     atomicAdd(gw + c * taps + tap, sum);

@@ -24,7 +24,7 @@ struct Geometry {
   struct Offsets {
     int at[3];
   };
-  struct TapChannel {  // a GEMM depth index (tap, channel within the group) as a gather's column half
+  struct TapChannel {  // a GEMM depth index as a gather's column half: its tap's offsets and its channel
     Offsets tap;
     int64_t channel;
   };
@@ -59,6 +59,17 @@ struct Geometry {
     return o;
   }
 
+  // f(tap, offsets) for every tap in order, without dividing the tap index.
+  template <typename F>
+  __device__ void for_each_tap(F f) const {
+    int64_t tap = 0;
+    for (int t = 0; t < ker[0]; ++t) {
+      for (int r = 0; r < ker[1]; ++r) {
+        for (int q = 0; q < ker[2]; ++q) f(tap++, Offsets{{t * dil[0], r * dil[1], q * dil[2]}});
+      }
+    }
+  }
+
   // Depth index k of group g over `per_group` channels a tap: its offsets and its channel.
   __device__ TapChannel tap_channel(int64_t g, int64_t k, int64_t per_group) const {
     return {tap_offsets(k / per_group), g * per_group + k % per_group};
@@ -85,13 +96,6 @@ struct Geometry {
       index = index * out[i] + num / stride[i];
     }
     return index;
-  }
-
-  __device__ int64_t input_pixel(int64_t pixel, int64_t tap) const {
-    return input_pixel(output_anchor(pixel), tap_offsets(tap));
-  }
-  __device__ int64_t output_pixel(int64_t pixel, int64_t tap) const {
-    return output_pixel(input_anchor(pixel), tap_offsets(tap));
   }
 };
 
