@@ -70,7 +70,7 @@ struct Geometry {
     }
   }
 
-  // Depth index k of group g over `per_group` channels a tap: its offsets and its channel.
+  // Depth index k of group g, whose taps hold `per_group` channels each: its tap's offsets and its channel.
   __device__ TapChannel tap_channel(int64_t g, int64_t k, int64_t per_group) const {
     return {tap_offsets(k / per_group), g * per_group + k % per_group};
   }
