@@ -9,6 +9,7 @@
 #include <ATen/OpMathType.h>
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAException.h>
+#include <c10/cuda/CUDAFunctions.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -16,6 +17,8 @@
 #include <torch/library.h>
 
 #include <limits>
+#include <mutex>
+#include <unordered_map>
 
 #include "attention/attention_cuda_kernels.cuh"
 
@@ -28,10 +31,19 @@ __global__ void arch_probe_kernel() {}
 
 // Whether this file's device code for the current GPU was built for sm_80+, so that mma.sync
 // exists there: false for a build whose newest code is older PTX that the driver JIT-compiles.
+// Asked of the driver once per device, not on every call.
 bool built_for_sm80() {
-  cudaFuncAttributes attributes;
-  C10_CUDA_CHECK(cudaFuncGetAttributes(&attributes, arch_probe_kernel));
-  return attributes.ptxVersion >= 80;
+  static std::mutex mutex;
+  static std::unordered_map<c10::DeviceIndex, bool> known;
+  const c10::DeviceIndex device = c10::cuda::current_device();
+  const std::lock_guard<std::mutex> lock(mutex);
+  const auto [entry, first] = known.try_emplace(device, false);
+  if (first) {
+    cudaFuncAttributes attributes;
+    C10_CUDA_CHECK(cudaFuncGetAttributes(&attributes, arch_probe_kernel));
+    entry->second = attributes.ptxVersion >= 80;
+  }
+  return entry->second;
 }
 
 // Launches on the current stream with up to the device's opt-in shared memory per block.

@@ -133,6 +133,16 @@ struct Problem {
     }
     return x;
   }
+
+  // exp(logit - lse), the softmax probability of query i and key j that the backward recomputes;
+  // 0 where not attended and in a row the forward found fully masked (lse -inf).
+  __device__ acc_t<T> probability(acc_t<T> product, acc_t<T> row_lse, int64_t b, int64_t h, int64_t i,
+                                  int64_t j) const {
+    using A = acc_t<T>;
+    constexpr A kNegInf = -std::numeric_limits<A>::infinity();
+    const A x = row_lse == kNegInf ? kNegInf : logit(product, b, h, i, j);
+    return x == kNegInf ? A(0) : exp_of(x - row_lse);
+  }
 };
 
 // rows x width of src (from row l0 of head (b, h)) into dst (tile x width_padded,
@@ -265,10 +275,16 @@ __global__ void __launch_bounds__(kThreads) forward_kernel(Problem<T> p, View<T>
 constexpr int kMmaRows = 16 * kWarps, kMmaKeys = 64;
 constexpr int kMmaPad = 8;  // elements per shared row past the data: a fragment load hits 32 banks
 
+// forward_mma_kernel's shared memory, in elements from its start: the query tile, a key tile
+// and a value tile transposed (kDp rows of kMmaKeys keys), rows padded by kMmaPad. Constant
+// offsets, not a Carver's pointers: with those, ptxas (sm_90) gave these kernels up to 90 more
+// registers, and spills.
 template <int kDp>
-constexpr size_t mma_forward_smem_bytes(size_t element) {
-  return (size_t(kMmaRows + kMmaKeys) * (kDp + kMmaPad) + size_t(kDp) * (kMmaKeys + kMmaPad)) * element;
-}
+struct MmaForwardLayout {
+  static constexpr int kLd = kDp + kMmaPad, kLdV = kMmaKeys + kMmaPad;
+  static constexpr int kQ = 0, kK = kQ + kMmaRows * kLd, kVt = kK + kMmaKeys * kLd, kEnd = kVt + kDp * kLdV;
+  static constexpr size_t bytes(size_t element) { return kEnd * element; }
+};
 
 // 16 bytes, what one vector load moves.
 struct alignas(16) Chunk {
@@ -300,12 +316,12 @@ __device__ void stage_chunks(T* dst, int ld, const View<const T>& src, int64_t b
 template <typename T, int kDp>
 __global__ void __launch_bounds__(kThreads) forward_mma_kernel(Problem<T> p, View<T> out, float* lse) {
   constexpr float kNegInf = -std::numeric_limits<float>::infinity();
-  constexpr int kLd = kDp + kMmaPad, kLdV = kMmaKeys + kMmaPad;
+  using Layout = MmaForwardLayout<kDp>;
+  constexpr int kLd = Layout::kLd, kLdV = Layout::kLdV;
   constexpr int kSteps = kDp / 16, kKeyCols = kMmaKeys / 8, kOutCols = kDp / 8;
   extern __shared__ __align__(128) unsigned char smem[];
-  T* const Qs = reinterpret_cast<T*>(smem);
-  T* const Ks = Qs + kMmaRows * kLd;
-  T* const Vt = Ks + kMmaKeys * kLd;  // V^T: kDp rows of kMmaKeys keys
+  T* const base = reinterpret_cast<T*>(smem);
+  T *const Qs = base + Layout::kQ, *const Ks = base + Layout::kK, *const Vt = base + Layout::kVt;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
   const int64_t n_qtiles = (p.Lq + kMmaRows - 1) / kMmaRows, head = blockIdx.x / n_qtiles;
   const int64_t b = head / p.Hq, h = head % p.Hq, hk = h / (p.Hq / p.Hkv), i0 = blockIdx.x % n_qtiles * kMmaRows;
@@ -401,7 +417,7 @@ template <typename T, typename Launch>
 bool forward_mma(const Problem<T>& p, View<T> out, float* lse, const Launch& launch) {
   return with_register_tiles(p, launch, [&](auto padded) {
     constexpr int kDp = decltype(padded)::value;
-    const size_t bytes = mma_forward_smem_bytes<kDp>(sizeof(T));
+    const size_t bytes = MmaForwardLayout<kDp>::bytes(sizeof(T));
     if (bytes > launch.shared_bytes) return false;
     const int64_t blocks = p.B * p.Hq * ((p.Lq + kMmaRows - 1) / kMmaRows);
     if (blocks > 0) launch(forward_mma_kernel<T, kDp>, blocks, bytes, p, out, lse);
@@ -460,8 +476,7 @@ __global__ void __launch_bounds__(kThreads) backward_kernel(Problem<T> p, View<c
       __syncthreads();
       for (int e = threadIdx.x; e < tile * tile; e += blockDim.x) {
         const int i = e / tile, j = e % tile;
-        const A x = sm.lse[i] == kNegInf ? kNegInf : p.logit(sm.S[e], b, h, i0 + i, j0 + j);
-        const A prob = x == kNegInf ? A(0) : exp_of(x - sm.lse[i]);
+        const A prob = p.probability(sm.S[e], sm.lse[i], b, h, i0 + i, j0 + j);
         sm.P[e] = T(prob);
         sm.dS[e] = T(prob * (sm.dP[e] - sm.Di[i]) * p.scale);  // dS with the softmax scale folded in
       }
@@ -507,31 +522,32 @@ __global__ void __launch_bounds__(kThreads) backward_kernel(Problem<T> p, View<c
 // each is a B operand along the head dim once and along the queries once.
 constexpr int kMmaQueries = 32;
 
+// backward_mma_kernel's shared memory, in elements from its start (as MmaForwardLayout): the
+// key tile of K and V row-major and K transposed, the query tile of Q and dO row-major and
+// transposed, dS (kMmaQueries rows of kMmaKeys keys), then the tile's logsumexp and Di in float.
 template <int kDp>
-constexpr size_t mma_backward_smem_bytes(size_t element) {
-  constexpr size_t kLd = kDp + kMmaPad;
-  const size_t elements = size_t(2 * kMmaKeys + 2 * kMmaQueries) * kLd + size_t(kDp) * (kMmaKeys + kMmaPad) +
-                          size_t(2 * kDp) * (kMmaQueries + kMmaPad) + size_t(kMmaQueries) * (kMmaKeys + kMmaPad);
-  return elements * element + 2 * kMmaQueries * sizeof(float);
-}
+struct MmaBackwardLayout {
+  static constexpr int kLd = kDp + kMmaPad, kLdKeys = kMmaKeys + kMmaPad, kLdQueries = kMmaQueries + kMmaPad;
+  static constexpr int kK = 0, kV = kK + kMmaKeys * kLd, kKt = kV + kMmaKeys * kLd, kQ = kKt + kDp * kLdKeys;
+  static constexpr int kdO = kQ + kMmaQueries * kLd, kQt = kdO + kMmaQueries * kLd, kdOt = kQt + kDp * kLdQueries;
+  static constexpr int kdS = kdOt + kDp * kLdQueries, kStats = kdS + kMmaQueries * kLdKeys;
+  static constexpr size_t bytes(size_t element) { return kStats * element + 2 * kMmaQueries * sizeof(float); }
+};
 
 template <typename T, int kDp>
 __global__ void __launch_bounds__(kThreads)
     backward_mma_kernel(Problem<T> p, View<const T> dout, bool dout_chunked, const float* lse, const float* delta,
                         float* dq, T* dk, T* dv) {
   constexpr float kNegInf = -std::numeric_limits<float>::infinity();
-  constexpr int kLd = kDp + kMmaPad, kLdKeys = kMmaKeys + kMmaPad, kLdQueries = kMmaQueries + kMmaPad;
+  using Layout = MmaBackwardLayout<kDp>;
+  constexpr int kLd = Layout::kLd, kLdKeys = Layout::kLdKeys, kLdQueries = Layout::kLdQueries;
   constexpr int kSteps = kDp / 16, kQueryCols = kMmaQueries / 8, kOutCols = kDp / 8;
   extern __shared__ __align__(128) unsigned char smem[];
-  T* const Ks = reinterpret_cast<T*>(smem);
-  T* const Vs = Ks + kMmaKeys * kLd;
-  T* const Kt = Vs + kMmaKeys * kLd;  // K^T: kDp rows of kMmaKeys keys
-  T* const Qs = Kt + kDp * kLdKeys;
-  T* const dOs = Qs + kMmaQueries * kLd;
-  T* const Qt = dOs + kMmaQueries * kLd;  // Q^T and dO^T: kDp rows of kMmaQueries queries
-  T* const dOt = Qt + kDp * kLdQueries;
-  T* const dSs = dOt + kDp * kLdQueries;  // dS: kMmaQueries rows of kMmaKeys keys
-  float* const lse_s = reinterpret_cast<float*>(dSs + kMmaQueries * kLdKeys);
+  T* const base = reinterpret_cast<T*>(smem);
+  T *const Ks = base + Layout::kK, *const Vs = base + Layout::kV, *const Kt = base + Layout::kKt;
+  T *const Qs = base + Layout::kQ, *const dOs = base + Layout::kdO;
+  T *const Qt = base + Layout::kQt, *const dOt = base + Layout::kdOt, *const dSs = base + Layout::kdS;
+  float* const lse_s = reinterpret_cast<float*>(base + Layout::kStats);
   float* const delta_s = lse_s + kMmaQueries;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
   const int64_t n_ktiles = (p.Lk + kMmaKeys - 1) / kMmaKeys, kv_head = blockIdx.x / n_ktiles;
@@ -574,9 +590,7 @@ __global__ void __launch_bounds__(kThreads)
       for (int n = 0; n < kQueryCols; ++n) {  // P^T, and dS^T = P^T * (dP^T - Di) with the softmax scale
         for (int e = 0; e < 4; ++e) {
           const int key = key0 + 8 * (e / 2), query = 8 * n + 2 * t + e % 2;
-          const float row_lse = lse_s[query];
-          const float x = row_lse == kNegInf ? kNegInf : p.logit(s[n][e], b, h, i0 + query, j0 + key);
-          s[n][e] = x == kNegInf ? 0.f : exp_of(x - row_lse);
+          s[n][e] = p.probability(s[n][e], lse_s[query], b, h, i0 + query, j0 + key);
           dp[n][e] = s[n][e] * (dp[n][e] - delta_s[query]) * p.scale;
           dSs[query * kLdKeys + key] = T(dp[n][e]);
         }
@@ -629,7 +643,7 @@ bool backward_mma(const Problem<T>& p, View<const T> dout, bool dout_chunked, co
                   float* dq, T* dk, T* dv, const Launch& launch) {
   return with_register_tiles(p, launch, [&](auto padded) {
     constexpr int kDp = decltype(padded)::value;
-    const size_t bytes = mma_backward_smem_bytes<kDp>(sizeof(T));
+    const size_t bytes = MmaBackwardLayout<kDp>::bytes(sizeof(T));
     if (bytes > launch.shared_bytes) return false;
     const int64_t blocks = p.B * p.Hkv * ((p.Lk + kMmaKeys - 1) / kMmaKeys);
     if (blocks > 0) launch(backward_mma_kernel<T, kDp>, blocks, bytes, p, dout, dout_chunked, lse, delta, dq, dk, dv);

@@ -4,8 +4,8 @@
 // WMMA fragments hold their whole 16 x 16 tile in every lane (the CUDA docs'
 // semantics of load/store/mma with row- and col-major layouts, not the hardware's
 // register layout), and mma.sync m16n8k16 (common/mma.cuh) gathers its operands from
-// the lanes by the PTX ISA's fragment layouts. Blocks run one after another over one shared-memory buffer
-// filled with garbage first, as real shared memory is; a cooperative launch runs
+// the lanes by the PTX ISA's fragment layouts. Blocks run one after another over one
+// shared-memory buffer filled with garbage first, as real shared memory is; a cooperative launch runs
 // its blocks at once instead, for cooperative_groups::this_grid().sync(), and its
 // kernels may not use shared memory. Include before the kernels.
 #pragma once
