@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import json
 import platform
 import shlex
@@ -195,9 +196,19 @@ def system_info() -> dict[str, Any]:
         "extension_error": status.error,
         "extension_built_for_torch": module.torch_version if module else None,
         "extension_cuda_archs": module.cuda_archs if module else None,
-        "ops": {name: [d + (" (ext only: slower than PyTorch's there)" if d in zoo.ops.EXT_ONLY_DEVICES.get(name, ()) else "")
-                       for d in status.device_types if d in devices] for name, devices in zoo.ops.KERNEL_DEVICES.items()},
+        "ops": {name: [d + _device_note(name, d) for d in status.device_types if d in devices]
+                for name, devices in zoo.ops.KERNEL_DEVICES.items()},
     }
+
+
+def _device_note(op: str, device: str) -> str:
+    """Where `auto` keeps an op's device on PyTorch's ops, and why."""
+    if device in zoo.ops.EXT_ONLY_DEVICES.get(op, ()):
+        return " (ext only: slower than PyTorch's there)"
+    linear = importlib.import_module("zoo.ops.linear")  # the module, not zoo.ops.linear the function
+    if op == "linear" and device == "cpu" and linear.MKL_ON_INTEL:
+        return f" (auto: PyTorch's MKL GEMM above {linear.MKL_MAX_ROWS} rows on this Intel CPU)"
+    return ""
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:

@@ -195,3 +195,24 @@ def test_the_output_may_be_modified_in_place():
             torch.relu_(layer(xi)).sum().backward()
         grads.append((xi.grad, layer.weight.grad))
     torch.testing.assert_close(grads[0], grads[1])
+
+
+@pytest.mark.parametrize("on_intel", [True, False])
+def test_auto_leaves_products_past_decoding_size_to_mkl_on_intel(monkeypatch, on_intel):
+    """`auto` runs PyTorch's GEMM where it is measured faster (MKL on an Intel CPU, more than
+    MKL_MAX_ROWS rows), ours elsewhere; `ext` always runs ours."""
+    import importlib
+
+    linear_module = importlib.import_module("zoo.ops.linear")
+    monkeypatch.setattr(linear_module, "MKL_ON_INTEL", on_intel)
+    calls = []
+    monkeypatch.setattr(linear_module, "linear_reference",
+                        lambda *args: calls.append(args[0].shape[0]) or torch.nn.functional.linear(*args[:3]))
+    weight = torch.randn(4, 8)
+    rows = linear_module.MKL_MAX_ROWS
+    with backend("auto"):
+        for m in (1, rows, rows + 1):
+            linear(torch.randn(m, 8), weight)
+    with backend("ext"):
+        linear(torch.randn(rows + 1, 8), weight)
+    assert calls == ([rows + 1] if on_intel else [])

@@ -91,6 +91,16 @@ def use_kernel(x: torch.Tensor, *, op: str, kernel_devices: tuple[str, ...],
         x.device.type != "cpu" or x.dtype in KERNEL_CPU_DTYPES)
 
 
+def cpu_vendor() -> str:
+    """The CPU's vendor id as /proc/cpuinfo gives it ('GenuineIntel', 'AuthenticAMD'), '' where unknown:
+    PyTorch's CPU GEMM is MKL, whose fastest code runs on Intel's CPUs only."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            return next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("vendor_id")), "")
+    except OSError:
+        return ""
+
+
 def wants_grad(*tensors: torch.Tensor | None) -> bool:
     """Whether autograd will record a call on `tensors` (ops then keep what their backward needs)."""
     return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
