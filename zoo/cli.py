@@ -207,7 +207,9 @@ def _device_note(op: str, device: str) -> str:
         return " (ext only: slower than PyTorch's there)"
     linear = importlib.import_module("zoo.ops.linear")  # the module, not zoo.ops.linear the function
     if op == "linear" and device == "cpu" and linear.MKL_ON_INTEL:
-        return f" (auto: PyTorch's MKL GEMM above {linear.MKL_MAX_ROWS} rows on this Intel CPU)"
+        rows = linear.OURS_ON_INTEL_ROWS
+        return (f" (auto: ours only for float32 products of {rows.start}-{rows.stop - 1} rows on this Intel CPU, "
+                "PyTorch's MKL GEMM otherwise)")
     return ""
 
 

@@ -40,56 +40,69 @@ constexpr int64_t kDotBytes = 1 << 20;
 constexpr int64_t kDotRows = 8;
 constexpr int64_t kDeepDotRows = 64;
 constexpr int64_t kDeepDotDepth = 512;
-constexpr int64_t kDotTile = 4;   // rows of x and of W per dot-product tile
+constexpr int64_t kDotBlock = 16;  // rows of W per task, and vector accumulators per tile
 
-// out[i][j] = xs[i] . ws[j] over K elements: 16 vector accumulators, each x and W
-// vector loaded once per step and used four times.
-template <typename T>
-void dot_tile(int64_t K, const std::array<const T*, kDotTile>& xs, const std::array<const T*, kDotTile>& ws,
-              T (&out)[kDotTile][kDotTile]) {
+// out[i][j] = xs[i] . ws[j] over K elements: XR x WR vector accumulators, each x and W vector
+// loaded once per step and used WR and XR times.
+template <typename T, int XR, int WR>
+void dot_tile(int64_t K, const std::array<const T*, XR>& xs, const std::array<const T*, WR>& ws, T (&out)[XR][WR]) {
   using Vec = Vectorized<T>;
   constexpr int64_t V = Vec::size();
-  Vec acc[kDotTile][kDotTile];
+  Vec acc[XR][WR];
   auto step = [&](int64_t k, int64_t n) {
-    Vec xv[kDotTile], wv[kDotTile];
+    Vec xv[XR];
 #pragma GCC unroll 4
-    for (int i = 0; i < kDotTile; ++i) xv[i] = n == V ? Vec::loadu(xs[i] + k) : Vec::loadu(xs[i] + k, n);
+    for (int i = 0; i < XR; ++i) xv[i] = n == V ? Vec::loadu(xs[i] + k) : Vec::loadu(xs[i] + k, n);
+#pragma GCC unroll 16
+    for (int j = 0; j < WR; ++j) {
+      const Vec wv = n == V ? Vec::loadu(ws[j] + k) : Vec::loadu(ws[j] + k, n);
 #pragma GCC unroll 4
-    for (int j = 0; j < kDotTile; ++j) wv[j] = n == V ? Vec::loadu(ws[j] + k) : Vec::loadu(ws[j] + k, n);
-#pragma GCC unroll 4
-    for (int i = 0; i < kDotTile; ++i)
-#pragma GCC unroll 4
-      for (int j = 0; j < kDotTile; ++j) acc[i][j] = at::vec::fmadd(xv[i], wv[j], acc[i][j]);
+      for (int i = 0; i < XR; ++i) acc[i][j] = at::vec::fmadd(xv[i], wv, acc[i][j]);
+    }
   };
 #pragma GCC unroll 4
-  for (int i = 0; i < kDotTile; ++i)
-#pragma GCC unroll 4
-    for (int j = 0; j < kDotTile; ++j) acc[i][j] = Vec(T(0));
+  for (int i = 0; i < XR; ++i)
+#pragma GCC unroll 16
+    for (int j = 0; j < WR; ++j) acc[i][j] = Vec(T(0));
   int64_t k = 0;
   for (; k + V <= K; k += V) step(k, V);
   if (k < K) step(k, K - k);
-  for (int i = 0; i < kDotTile; ++i)
-    for (int j = 0; j < kDotTile; ++j)
+  for (int i = 0; i < XR; ++i)
+    for (int j = 0; j < WR; ++j)
       out[i][j] = at::vec::vec_reduce_all<T>([](Vec& a, Vec& b) { return a + b; }, acc[i][j]);
 }
 
+// y's rows [i0, i0 + XR), columns [j0, j0 + nj) (nj <= kDotBlock), in tiles of XR x (kDotBlock / XR):
+// a tile past W's last row repeats that row and stores nothing for it.
+template <typename T, int XR>
+void dot_rows_block(int64_t i0, int64_t j0, int64_t nj, int64_t N, int64_t K, const T* x, const T* w, T* y) {
+  constexpr int WR = kDotBlock / XR;
+  std::array<const T*, XR> xs;
+  for (int i = 0; i < XR; ++i) xs[i] = x + (i0 + i) * K;
+  for (int64_t jt = j0; jt < j0 + nj; jt += WR) {
+    std::array<const T*, WR> ws;
+    for (int j = 0; j < WR; ++j) ws[j] = w + std::min(jt + j, N - 1) * K;
+    T out[XR][WR];
+    dot_tile<T, XR, WR>(K, xs, ws, out);
+    for (int i = 0; i < XR; ++i) std::copy_n(out[i], std::min<int64_t>(WR, j0 + nj - jt), y + (i0 + i) * N + jt);
+  }
+}
+
 // y (M x N) = act(x W^T + b) for x of at most kDotBytes, in parallel over blocks of W's rows.
-// A tile past the last row of x or W repeats that row and stores nothing for it.
+// x is taken 4 rows at a time, its last 1-3 rows 2 or 1 at a time against more rows of W: a
+// decoding step's single row does no repeated work.
 template <typename T>
 void dot_rows(int64_t M, int64_t N, int64_t K, const T* x, const T* w, const T* bias, Activation act, T* y) {
-  at::parallel_for(0, (N + kDotTile - 1) / kDotTile, 1, [&](int64_t begin, int64_t end) {
+  at::parallel_for(0, (N + kDotBlock - 1) / kDotBlock, 1, [&](int64_t begin, int64_t end) {
     for (int64_t block = begin; block < end; ++block) {
-      const int64_t j0 = block * kDotTile, nj = std::min(kDotTile, N - j0);
-      std::array<const T*, kDotTile> ws;
-      for (int64_t j = 0; j < kDotTile; ++j) ws[j] = w + std::min(j0 + j, N - 1) * K;
-      for (int64_t i0 = 0; i0 < M; i0 += kDotTile) {
-        const int64_t ni = std::min(kDotTile, M - i0);
-        std::array<const T*, kDotTile> xs;
-        for (int64_t i = 0; i < kDotTile; ++i) xs[i] = x + std::min(i0 + i, M - 1) * K;
-        T out[kDotTile][kDotTile];
-        dot_tile(K, xs, ws, out);
-        for (int64_t i = 0; i < ni; ++i) std::copy(out[i], out[i] + nj, y + (i0 + i) * N + j0);
-        bias_act::epilogue(ni, nj, y + i0 * N + j0, N, bias == nullptr ? nullptr : bias + j0, act);
+      const int64_t j0 = block * kDotBlock, nj = std::min(kDotBlock, N - j0);
+      for (int64_t i0 = 0; i0 < M;) {
+        const int64_t rows = M - i0 >= 4 ? 4 : M - i0 >= 2 ? 2 : 1;
+        if (rows == 4) dot_rows_block<T, 4>(i0, j0, nj, N, K, x, w, y);
+        else if (rows == 2) dot_rows_block<T, 2>(i0, j0, nj, N, K, x, w, y);
+        else dot_rows_block<T, 1>(i0, j0, nj, N, K, x, w, y);
+        bias_act::epilogue(rows, nj, y + i0 * N + j0, N, bias == nullptr ? nullptr : bias + j0, act);
+        i0 += rows;
       }
     }
   });

@@ -21,7 +21,9 @@ from ..conftest import CUDA, DEVICES, assert_compiles_and_exports
 # one 1024-deep chunk of K and one 4 MiB group of panels.
 SHAPES = [
     ((1, 1), 1),
-    ((7, 97), 33),  # dot path
+    ((1, 200), 37),  # dot path, one row: 1 x 16 tiles, a partial tile of W's rows
+    ((2, 70), 19),  # dot path, two rows: 2 x 8 tiles
+    ((7, 97), 33),  # dot path: 4 + 2 + 1 rows
     ((2, 5, 64), 130),  # 10 shallow rows: packed path
     ((3, 1029), 5),
     ((61, 517), 45),  # deep rows: dot path
@@ -198,21 +200,26 @@ def test_the_output_may_be_modified_in_place():
 
 
 @pytest.mark.parametrize("on_intel", [True, False])
-def test_auto_leaves_products_past_decoding_size_to_mkl_on_intel(monkeypatch, on_intel):
-    """`auto` runs PyTorch's GEMM where it is measured faster (MKL on an Intel CPU, more than
-    MKL_MAX_ROWS rows), ours elsewhere; `ext` always runs ours."""
+def test_auto_leaves_products_mkl_runs_faster_to_it_on_intel(monkeypatch, on_intel):
+    """`auto` runs PyTorch's GEMM where it is measured faster (MKL on an Intel CPU: float64, and float32
+    outside OURS_ON_INTEL_ROWS rows), ours elsewhere; `ext` always runs ours."""
     import importlib
 
     linear_module = importlib.import_module("zoo.ops.linear")
     monkeypatch.setattr(linear_module, "MKL_ON_INTEL", on_intel)
     calls = []
     monkeypatch.setattr(linear_module, "linear_reference",
-                        lambda *args: calls.append(args[0].shape[0]) or torch.nn.functional.linear(*args[:3]))
-    weight = torch.randn(4, 8)
-    rows = linear_module.MKL_MAX_ROWS
+                        lambda *args: calls.append((args[0].shape[:-1].numel(), args[0].dtype))
+                        or torch.nn.functional.linear(*args[:3]))
+    rows = linear_module.OURS_ON_INTEL_ROWS
+    products = [(m, dtype) for m in (rows.start - 1, rows.start, rows.stop - 1, rows.stop)
+                for dtype in (torch.float32, torch.float64)]
     with backend("auto"):
-        for m in (1, rows, rows + 1):
-            linear(torch.randn(m, 8), weight)
+        for m, dtype in products:
+            linear(torch.randn(m, 8, dtype=dtype), torch.randn(4, 8, dtype=dtype))
+        linear(torch.randn(2, rows.start, 8), torch.randn(4, 8))  # rows count over every leading dimension
     with backend("ext"):
-        linear(torch.randn(rows + 1, 8), weight)
-    assert calls == ([rows + 1] if on_intel else [])
+        for m, dtype in products:
+            linear(torch.randn(m, 8, dtype=dtype), torch.randn(4, 8, dtype=dtype))
+    expected = [(m, dtype) for m, dtype in products if dtype == torch.float64 or m not in rows]
+    assert calls == (expected if on_intel else [])

@@ -83,12 +83,12 @@ def use_kernel(x: torch.Tensor, *, op: str, kernel_devices: tuple[str, ...],
     `ext_only_devices`: where the kernel passes its tests but is measured slower than PyTorch's
     own ops; `auto` keeps those on the reference (warning once), `ext` runs the kernel.
     """
-    if x.device.type in ext_only_devices and current() == "auto":
-        _warn_once(f"zoo's {op} kernel for '{x.device.type}' is slower there than PyTorch's ops "
+    mode, device_type = current(), x.device.type  # once per call: each costs a microsecond, on every op of a model
+    if device_type in ext_only_devices and mode == "auto":
+        _warn_once(f"zoo's {op} kernel for '{device_type}' is slower there than PyTorch's ops "
                    f"({ENV_VAR}=ext runs it)")
         return False
-    return use_extension(x.device, op=op, kernel_devices=kernel_devices) and (
-        x.device.type != "cpu" or x.dtype in KERNEL_CPU_DTYPES)
+    return _serves(mode, device_type, op, kernel_devices) and (device_type != "cpu" or x.dtype in KERNEL_CPU_DTYPES)
 
 
 def cpu_vendor() -> str:
@@ -112,7 +112,11 @@ def use_extension(device: torch.device, *, op: str = "", kernel_devices: tuple[s
     `kernel_devices` narrows the extension's device types for an op whose kernels
     do not cover them all yet (e.g. no CUDA kernel).
     """
-    mode = current()
+    return _serves(current(), device.type, op, kernel_devices)
+
+
+def _serves(mode: str, device_type: str, op: str, kernel_devices: tuple[str, ...] | None) -> bool:
+    """use_extension under backend `mode`."""
     if mode == "torch":
         return False
     status = _extension.status()
@@ -121,12 +125,12 @@ def use_extension(device: torch.device, *, op: str = "", kernel_devices: tuple[s
             raise ExtensionUnavailableError(f"{ENV_VAR}=ext but {status.error}")
         _warn_once(status.error)
         return False
-    served = tuple(d for d in status.device_types if kernel_devices is None or d in kernel_devices)
-    if device.type in served:
+    if device_type in status.device_types and (kernel_devices is None or device_type in kernel_devices):
         return True
-    built_without = kernel_devices is None or device.type in kernel_devices  # the kernel exists, the build lacks it
+    served = tuple(d for d in status.device_types if kernel_devices is None or d in kernel_devices)
+    built_without = kernel_devices is None or device_type in kernel_devices  # the kernel exists, the build lacks it
     reason = (
-        f"zoo._C has no {op + ' ' if op else ''}kernel for device type '{device.type}' "
+        f"zoo._C has no {op + ' ' if op else ''}kernel for device type '{device_type}' "
         f"(it serves {', '.join(served)}"
         + ("; CUDA kernels need a build with a CUDA toolkit)" if built_without else ")")
     )

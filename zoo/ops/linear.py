@@ -9,8 +9,8 @@ decoding step (a few rows against a large W) at 6-15 GB/s of weights, where
 our dot-product path streams W at memory bandwidth, and large products at
 90-160 GFLOP/s, where our packed register tiles reach 140-185
 (`zoo bench ops linear`). On Intel CPUs that BLAS (MKL) is at home and beats our
-tiles from a few dozen rows up, so there `auto` keeps only decoding-sized
-products on our kernel (reference_is_faster). Like conv, `act` fuses bias +
+tiles from a few dozen rows up and our one-row path by a little, so there `auto`
+keeps only float32 products of 4-16 rows on our kernel (reference_is_faster). Like conv, `act` fuses bias +
 activation into the epilogue; with gradients wanted the wrapper runs it as
 zoo.bias_act instead.
 """
@@ -28,18 +28,20 @@ KERNEL_DEVICES = ("cpu", "meta", "cuda")
 # Our CUDA kernels pass their tests on an H200 (.ci/gpu) but run far slower there than PyTorch's
 # own CUDA ops (README, "On a GPU"): `auto` runs PyTorch's own ops on CUDA tensors; `ext` runs ours.
 EXT_ONLY_DEVICES = ("cuda",)
-# Rows up to which our CPU kernel keeps up with MKL on Intel CPUs: decoding steps. Measured on a 2-core
-# Xeon (AVX-512), float32, F.linear's time over ours side by side (README, "On Intel CPUs"): 8 rows
-# 1.3-1.4x, 16 rows 0.98-1.18x, 32 rows and more 0.56-0.98x.
-MKL_MAX_ROWS = 16
+# The products our CPU kernel runs faster than MKL on Intel CPUs: float32, decoding-sized. Measured on
+# a 2-core Xeon (AVX-512), F.linear's time over ours side by side (README, "On Intel CPUs"): 1-3 rows
+# 0.68-0.92x (MKL's GEMV; our call costs more too), 4 rows 1.5-1.8x, 8 rows 1.3-1.7x, 16 rows
+# 0.98-1.18x, 32 rows and more 0.56-0.98x; float64 0.5-0.8x at most sizes.
+OURS_ON_INTEL_ROWS = range(4, 17)
 # Read once at import, so that torch.compile sees a constant rather than tracing a file read.
 MKL_ON_INTEL = torch.backends.mkl.is_available() and cpu_vendor() == "GenuineIntel"
 
 
 def reference_is_faster(x: torch.Tensor) -> bool:
-    """Whether PyTorch's GEMM is measured faster than ours for this product: MKL on an Intel CPU, more
-    than MKL_MAX_ROWS rows. `auto` then runs the reference; `ext` still runs ours."""
-    return MKL_ON_INTEL and x.device.type == "cpu" and x.numel() > MKL_MAX_ROWS * x.shape[-1]
+    """Whether PyTorch's GEMM is measured faster than ours for this product: MKL on an Intel CPU, unless
+    float32 with OURS_ON_INTEL_ROWS rows. `auto` then runs the reference; `ext` still runs ours."""
+    return MKL_ON_INTEL and x.device.type == "cpu" and (
+        x.dtype != torch.float32 or x.shape[:-1].numel() not in OURS_ON_INTEL_ROWS)
 
 
 def _check(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, act: str) -> None:
@@ -62,7 +64,7 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
            act: str = "identity") -> torch.Tensor:
     """act(F.linear(x, weight, bias)): the contract of torch.nn.functional.linear plus `act`."""
     _check(x, weight, bias, act)
-    if (current() == "auto" and reference_is_faster(x)) or not use_kernel(
+    if (reference_is_faster(x) and current() == "auto") or not use_kernel(
             x, op="linear", kernel_devices=KERNEL_DEVICES, ext_only_devices=EXT_ONLY_DEVICES):
         return linear_reference(x, weight, bias, act)
     if act != "identity" and wants_grad(x, weight, bias):
