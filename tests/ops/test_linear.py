@@ -223,3 +223,24 @@ def test_auto_leaves_products_mkl_runs_faster_to_it_on_intel(monkeypatch, on_int
             linear(torch.randn(m, 8, dtype=dtype), torch.randn(4, 8, dtype=dtype))
     expected = [(m, dtype) for m, dtype in products if dtype == torch.float64 or m not in rows]
     assert calls == (expected if on_intel else [])
+
+
+@pytest.mark.parametrize("on_intel", [True, False])
+def test_auto_never_guards_on_the_row_count(monkeypatch, on_intel):
+    """A program exported for any row count must not specialise on it: where `auto` picks by row count
+    (MKL on Intel), a symbolic count takes PyTorch's GEMM, a static one in OURS_ON_INTEL_ROWS ours."""
+    import importlib
+
+    monkeypatch.setattr(importlib.import_module("zoo.ops.linear"), "MKL_ON_INTEL", on_intel)
+    layer, x = Linear(8, 5), torch.randn(8, 8)
+    with backend("auto"):
+        expected = layer(x)
+        dynamic = torch.export.export(layer, (x,), dynamic_shapes=({0: torch.export.Dim("rows")},))
+        static = torch.export.export(layer, (x,))
+        torch.testing.assert_close(torch.compile(layer, fullgraph=True, dynamic=True)(x), expected)
+    for program in (dynamic, static):
+        torch.testing.assert_close(program.module()(x), expected)
+    longer = torch.randn(40, 8)
+    torch.testing.assert_close(dynamic.module()(longer), linear_reference(longer, layer.weight, layer.bias))
+    assert ("zoo.linear" in str(dynamic.graph)) == (not on_intel)
+    assert "zoo.linear" in str(static.graph)

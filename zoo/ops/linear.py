@@ -17,8 +17,11 @@ zoo.bias_act instead.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
+from torch.fx.experimental.symbolic_shapes import statically_known_true
 
 from zoo.ops import _extension
 from zoo.ops.backend import cpu_vendor, current, use_kernel, wants_grad
@@ -39,9 +42,15 @@ MKL_ON_INTEL = torch.backends.mkl.is_available() and cpu_vendor() == "GenuineInt
 
 def reference_is_faster(x: torch.Tensor) -> bool:
     """Whether PyTorch's GEMM is measured faster than ours for this product: MKL on an Intel CPU, unless
-    float32 with OURS_ON_INTEL_ROWS rows. `auto` then runs the reference; `ext` still runs ours."""
-    return MKL_ON_INTEL and x.device.type == "cpu" and (
-        x.dtype != torch.float32 or x.shape[:-1].numel() not in OURS_ON_INTEL_ROWS)
+    float32 with OURS_ON_INTEL_ROWS rows (a symbolic row count counts as outside). `auto` then runs the
+    reference; `ext` still runs ours."""
+    if not MKL_ON_INTEL or x.device.type != "cpu":
+        return False
+    # A graph traced for any row count (torch.export's Dim, torch.compile's dynamic shapes) must not guard
+    # on it: ours only where the count is known to be in range, without adding a guard.
+    rows = math.prod(x.shape[:-1])
+    return x.dtype != torch.float32 or not (statically_known_true(rows >= OURS_ON_INTEL_ROWS.start)
+                                             and statically_known_true(rows < OURS_ON_INTEL_ROWS.stop))
 
 
 def _check(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, act: str) -> None:
@@ -64,7 +73,7 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
            act: str = "identity") -> torch.Tensor:
     """act(F.linear(x, weight, bias)): the contract of torch.nn.functional.linear plus `act`."""
     _check(x, weight, bias, act)
-    if (reference_is_faster(x) and current() == "auto") or not use_kernel(
+    if (current() == "auto" and reference_is_faster(x)) or not use_kernel(
             x, op="linear", kernel_devices=KERNEL_DEVICES, ext_only_devices=EXT_ONLY_DEVICES):
         return linear_reference(x, weight, bias, act)
     if act != "identity" and wants_grad(x, weight, bias):
