@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <memory>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "common/huge_pages.h"
@@ -21,48 +22,62 @@ namespace zoo {
 
 using at::vec::Vectorized;
 
-// An MR-row (MR <= 6) by up-to-two-vector tile of C held in registers: madd
+// The rows of a register tile: 2 x 6 accumulators, a broadcast and two B vectors fit AVX2's 16
+// registers. matmul's tiles take kMaxTileRows: with AVX-512's 32 registers, 12 rows, which load
+// B half as often per FMA.
+constexpr int kTileRows = 6;
+#if defined(CPU_CAPABILITY_AVX512)
+constexpr int kMaxTileRows = 12;
+#else
+constexpr int kMaxTileRows = kTileRows;
+#endif
+
+// An MR-row (MR <= kMaxTileRows) by up-to-two-vector tile of C held in registers: madd
 // adds A (MR x K) * B (K x n_cols, row-major, row stride ldb) and may be called
 // several times (a convolution sums its filter taps) before one store.
 // A(m, k) is A[m * a_m + k * a_k]: A's elements are broadcast, so a transposed A
-// costs nothing. The accumulators are named members, not an array: GCC spills
-// an array of Vectorized to the stack on every iteration.
+// costs nothing. Every loop over the accumulators is unrolled, so GCC keeps them in
+// registers.
 template <typename T, int MR>
 struct Tile {
-  static_assert(MR >= 1 && MR <= 6);
+  static_assert(MR >= 1 && MR <= kMaxTileRows);
   using Vec = Vectorized<T>;
   static constexpr int64_t V = Vec::size();
+  static constexpr auto kRows = std::make_integer_sequence<int, MR>{};
   int64_t n0, n1;  // columns in the first and second vector
-  Vec c00{T(0)}, c01{T(0)}, c10{T(0)}, c11{T(0)}, c20{T(0)}, c21{T(0)};
-  Vec c30{T(0)}, c31{T(0)}, c40{T(0)}, c41{T(0)}, c50{T(0)}, c51{T(0)};
+  Vec c[MR][2];
 
-  explicit Tile(int64_t n_cols) : n0(std::min<int64_t>(n_cols, V)), n1(n_cols - n0) {}
+  explicit Tile(int64_t n_cols) : n0(std::min<int64_t>(n_cols, V)), n1(n_cols - n0) {
+    for_rows([&](auto i) { c[i][0] = c[i][1] = Vec(T(0)); });
+  }
+
+  // f(std::integral_constant<int, i>{}) for every row i: the accumulators are indexed by
+  // constants from the start, so GCC keeps them in registers (a loop over them, even
+  // unrolled, leaves them in memory).
+  template <typename F>
+  static C10_ALWAYS_INLINE void for_rows(F&& f) {
+    [&]<int... I>(std::integer_sequence<int, I...>) C10_ALWAYS_INLINE_ATTRIBUTE {
+      (f(std::integral_constant<int, I>{}), ...);
+    }(kRows);
+  }
 
   C10_ALWAYS_INLINE void madd(int64_t K, const T* A, int64_t a_m, int64_t a_k, const T* B, int64_t ldb) {
     // Locals, not members, in the loop: A and B may alias members as far as the
     // compiler knows, which would keep every accumulator in memory.
-    Vec r00 = c00, r01 = c01, r10 = c10, r11 = c11, r20 = c20, r21 = c21;
-    Vec r30 = c30, r31 = c31, r40 = c40, r41 = c41, r50 = c50, r51 = c51;
+    Vec r[MR][2];
+    for_rows([&](auto i) { r[i][0] = c[i][0], r[i][1] = c[i][1]; });
     auto step = [&](int64_t k, const Vec& b0, const Vec& b1) C10_ALWAYS_INLINE_ATTRIBUTE {
       const T* a = A + k * a_k;
-      Vec x(a[0]);
-      r00 = at::vec::fmadd(x, b0, r00), r01 = at::vec::fmadd(x, b1, r01);
-      if constexpr (MR > 1) x = Vec(a[a_m]), r10 = at::vec::fmadd(x, b0, r10), r11 = at::vec::fmadd(x, b1, r11);
-      if constexpr (MR > 2) x = Vec(a[2 * a_m]), r20 = at::vec::fmadd(x, b0, r20), r21 = at::vec::fmadd(x, b1, r21);
-      if constexpr (MR > 3) x = Vec(a[3 * a_m]), r30 = at::vec::fmadd(x, b0, r30), r31 = at::vec::fmadd(x, b1, r31);
-      if constexpr (MR > 4) x = Vec(a[4 * a_m]), r40 = at::vec::fmadd(x, b0, r40), r41 = at::vec::fmadd(x, b1, r41);
-      if constexpr (MR > 5) x = Vec(a[5 * a_m]), r50 = at::vec::fmadd(x, b0, r50), r51 = at::vec::fmadd(x, b1, r51);
+      for_rows([&](auto i) C10_ALWAYS_INLINE_ATTRIBUTE {
+        const Vec x(a[i * a_m]);
+        r[i][0] = at::vec::fmadd(x, b0, r[i][0]), r[i][1] = at::vec::fmadd(x, b1, r[i][1]);
+      });
     };
     // One vector's columns alone (16-channel convs): only the first column's FMAs, not a
     // second set against zeros that would halve the tile's speed.
     auto step_one = [&](int64_t k, const Vec& b0) C10_ALWAYS_INLINE_ATTRIBUTE {
       const T* a = A + k * a_k;
-      r00 = at::vec::fmadd(Vec(a[0]), b0, r00);
-      if constexpr (MR > 1) r10 = at::vec::fmadd(Vec(a[a_m]), b0, r10);
-      if constexpr (MR > 2) r20 = at::vec::fmadd(Vec(a[2 * a_m]), b0, r20);
-      if constexpr (MR > 3) r30 = at::vec::fmadd(Vec(a[3 * a_m]), b0, r30);
-      if constexpr (MR > 4) r40 = at::vec::fmadd(Vec(a[4 * a_m]), b0, r40);
-      if constexpr (MR > 5) r50 = at::vec::fmadd(Vec(a[5 * a_m]), b0, r50);
+      for_rows([&](auto i) C10_ALWAYS_INLINE_ATTRIBUTE { r[i][0] = at::vec::fmadd(Vec(a[i * a_m]), b0, r[i][0]); });
     };
     if (n1 == V) {  // full tile: the hot path
       for (int64_t k = 0; k < K; ++k) step(k, Vec::loadu(B + k * ldb), Vec::loadu(B + k * ldb + V));
@@ -75,27 +90,21 @@ struct Tile {
         step(k, Vec::loadu(B + k * ldb, n0), n1 > 0 ? Vec::loadu(B + k * ldb + V, n1) : Vec(T(0)));
       }
     }
-    c00 = r00, c01 = r01, c10 = r10, c11 = r11, c20 = r20, c21 = r21;
-    c30 = r30, c31 = r31, c40 = r40, c41 = r41, c50 = r50, c51 = r51;
+    for_rows([&](auto i) { c[i][0] = r[i][0], c[i][1] = r[i][1]; });
   }
 
   // C (=|+=) the tile; C's rows are ldc apart.
   C10_ALWAYS_INLINE void store(T* C, int64_t ldc, bool accumulate) const {
-    auto row = [&](int r, Vec lo, Vec hi) C10_ALWAYS_INLINE_ATTRIBUTE {
-      T* c = C + r * ldc;
-      if (accumulate) lo = lo + Vec::loadu(c, n0);
-      lo.store(c, n0);
+    for_rows([&](auto i) C10_ALWAYS_INLINE_ATTRIBUTE {
+      T* row = C + i * ldc;
+      Vec lo = c[i][0], hi = c[i][1];
+      if (accumulate) lo = lo + Vec::loadu(row, n0);
+      lo.store(row, n0);
       if (n1 > 0) {
-        if (accumulate) hi = hi + Vec::loadu(c + V, n1);
-        hi.store(c + V, n1);
+        if (accumulate) hi = hi + Vec::loadu(row + V, n1);
+        hi.store(row + V, n1);
       }
-    };
-    row(0, c00, c01);
-    if constexpr (MR > 1) row(1, c10, c11);
-    if constexpr (MR > 2) row(2, c20, c21);
-    if constexpr (MR > 3) row(3, c30, c31);
-    if constexpr (MR > 4) row(4, c40, c41);
-    if constexpr (MR > 5) row(5, c50, c51);
+    });
   }
 };
 
@@ -108,39 +117,35 @@ void gemm_tile(int64_t n_cols, int64_t K, const T* A, int64_t a_m, int64_t a_k, 
   tile.store(C, ldc, accumulate);
 }
 
-// Calls f(std::integral_constant<int, MR>{}) with MR = rows (1-6): a tile height known only at
-// run time, mapped onto the compiled ones.
-template <typename F>
+// Calls f(std::integral_constant<int, MR>{}) with MR = rows (1-MaxRows): a tile height known
+// only at run time, mapped onto the compiled ones.
+template <int MaxRows = kTileRows, typename F>
 void with_tile_rows(int64_t rows, F&& f) {
-  switch (rows) {
-    case 6: return f(std::integral_constant<int, 6>{});
-    case 5: return f(std::integral_constant<int, 5>{});
-    case 4: return f(std::integral_constant<int, 4>{});
-    case 3: return f(std::integral_constant<int, 3>{});
-    case 2: return f(std::integral_constant<int, 2>{});
-    default: return f(std::integral_constant<int, 1>{});
+  if constexpr (MaxRows > 1) {
+    if (rows < MaxRows) return with_tile_rows<MaxRows - 1>(rows, std::forward<F>(f));
   }
+  f(std::integral_constant<int, MaxRows>{});
 }
 
-// Calls f(m, rows) for the register tiles that cover M rows: 6-row tiles, then the rows left.
-// A tile of 1-3 rows loads B for few FMAs; past 6 rows those rows join the last 6 as two tiles
-// of 3-5 (32 rows: 6, 6, 6, 6, 4, 4 rather than 6, 6, 6, 6, 6, 2).
-template <typename F>
+// Calls f(m, rows) for the register tiles that cover M rows: MR-row tiles, then the rows left.
+// A tile of a few rows loads B for few FMAs; up to MR / 2 rows left join the last MR as two
+// tiles (MR = 6, 32 rows: 6, 6, 6, 6, 4, 4 rather than 6, 6, 6, 6, 6, 2).
+template <int MR = kTileRows, typename F>
 void for_each_row_tile(int64_t M, F&& f) {
-  const int64_t tail = M > 6 && M % 6 > 0 && M % 6 < 4 ? 6 + M % 6 : M % 6;
+  const int64_t tail = M > MR && M % MR > 0 && M % MR <= MR / 2 ? MR + M % MR : M % MR;
   int64_t m = 0;
-  for (; m + tail < M; m += 6) f(m, int64_t(6));
-  const int64_t first = tail > 6 ? (tail + 1) / 2 : tail;
+  for (; m + tail < M; m += MR) f(m, int64_t(MR));
+  const int64_t first = tail > MR ? (tail + 1) / 2 : tail;
   if (first > 0) f(m, first);
   if (M > m + first) f(m + first, M - m - first);
 }
 
-// One block of at most panel-width columns, a row tile at a time.
-template <typename T>
+// One block of at most panel-width columns, a row tile (of at most MR rows) at a time.
+template <typename T, int MR = kTileRows>
 void gemm_block(int64_t M, int64_t n_cols, int64_t K, const T* A, int64_t a_m, int64_t a_k, const T* B, int64_t ldb,
                 T* C, int64_t ldc, bool accumulate) {
-  for_each_row_tile(M, [&](int64_t m, int64_t rows) {
-    with_tile_rows(rows, [&](auto mr) {
+  for_each_row_tile<MR>(M, [&](int64_t m, int64_t rows) {
+    with_tile_rows<MR>(rows, [&](auto mr) {
       gemm_tile<T, mr>(n_cols, K, A + m * a_m, a_m, a_k, B, ldb, C + m * ldc, ldc, accumulate);
     });
   });
@@ -212,19 +217,19 @@ void gemm_panels(int64_t M, int64_t n0, int64_t n1, int64_t K, const T* A, int64
   }
 }
 
-// A's rows [m0, m1), columns [k0, k0 + depth) repacked as 6-row micro-panels: panel q holds
-// rows m0 + 6q .. m0 + 6q + 5 as depth steps of 6 values, which a tile reads with a_m = 1,
-// a_k = 6. For an A whose rows are strided (a transposed operand, as in a weight
+// A's rows [m0, m1), columns [k0, k0 + depth) repacked as MR-row micro-panels: panel q holds
+// rows m0 + MR q .. m0 + MR q + MR - 1 as depth steps of MR values, which a tile reads with
+// a_m = 1, a_k = MR. For an A whose rows are strided (a transposed operand, as in a weight
 // gradient g^T x): read in place, every step of a tile would touch a new line, often a new page.
-template <typename T>
+template <int MR, typename T>
 void pack_row_block(int64_t m0, int64_t m1, int64_t k0, int64_t depth, const T* A, int64_t a_m, int64_t a_k,
                     T* block) {
-  for (int64_t m = m0; m < m1; m += 6) {
-    const int64_t rows = std::min<int64_t>(6, m1 - m);
+  for (int64_t m = m0; m < m1; m += MR) {
+    const int64_t rows = std::min<int64_t>(MR, m1 - m);
     T* panel = block + (m - m0) * depth;
     for (int64_t k = 0; k < depth; ++k) {
       const T* a = A + m * a_m + (k0 + k) * a_k;
-      for (int64_t r = 0; r < rows; ++r) panel[k * 6 + r] = a[r * a_m];
+      for (int64_t r = 0; r < rows; ++r) panel[k * MR + r] = a[r * a_m];
     }
   }
 }
@@ -245,15 +250,16 @@ template <typename T, typename Epilogue>
 void matmul(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_m, int64_t a_k, const T* B, int64_t ldb,
             int64_t b_n, T* C, int64_t ldc, const Epilogue& epilogue) {
   constexpr int64_t NR = panel_width<T>();
-  constexpr int64_t kRowBlock = 96;     // rows per piece: 16 register tiles
+  constexpr int MR = kMaxTileRows;
+  constexpr int64_t kRowBlock = 96;     // rows per piece: 8 or 16 register tiles
   constexpr int64_t kDepthBlock = 256;  // 32 KiB of a float panel; as fast as unblocked within 10%
   constexpr int64_t kChunkDepth = 4 * kDepthBlock;  // a group then spans 1024 float columns
   constexpr int64_t kGroupBytes = int64_t(4) << 20;
   const bool pack_a = a_k != 1;
   const int64_t panel_size = std::clamp<int64_t>(K, 1, kChunkDepth) * NR;
   const int64_t panels = (N + NR - 1) / NR, row_blocks = (M + kRowBlock - 1) / kRowBlock;
-  // rows split evenly over the blocks (a multiple of 6 each): 128 rows as 96 + 32 would leave one thread a third of the work
-  const int64_t row_block = ((M + row_blocks - 1) / std::max<int64_t>(row_blocks, 1) + 5) / 6 * 6;
+  // rows split evenly over the blocks (a multiple of MR each): 128 rows as 96 + 32 would leave one thread a third of the work
+  const int64_t row_block = ((M + row_blocks - 1) / std::max<int64_t>(row_blocks, 1) + MR - 1) / MR * MR;
   // at least a panel per thread: a deep B (a backward's grad_x over a 50k vocabulary) must not serialize
   const int64_t group = std::clamp<int64_t>(kGroupBytes / (panel_size * int64_t(sizeof(T))),
                                             std::min<int64_t>(panels, at::get_num_threads()), std::max<int64_t>(panels, 1));
@@ -274,13 +280,13 @@ void matmul(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_m, int64_t a_
           const int64_t m0 = block * row_block, m1 = std::min(M, m0 + row_block);
           for (int64_t k0 = kc; k0 < chunk_end || k0 == 0; k0 += kDepthBlock) {
             const int64_t depth = std::min(kDepthBlock, chunk_end - k0);
-            if (pack_a) pack_row_block(m0, m1, k0, depth, A, a_m, a_k, a_block.get());
+            if (pack_a) pack_row_block<MR>(m0, m1, k0, depth, A, a_m, a_k, a_block.get());
             for (int64_t piece = run; piece < run_end; ++piece) {
               const int64_t n0 = (g0 + piece % width) * NR, cols = std::min(NR, N - n0);
               const T* panel = packed.get() + (n0 / NR - g0) * panel_size + (k0 - kc) * NR;
-              for (int64_t m = m0; m < m1; m += 6) {
+              for (int64_t m = m0; m < m1; m += MR) {
                 const T* a = pack_a ? a_block.get() + (m - m0) * depth : A + m * a_m + k0 * a_k;
-                gemm_block(std::min<int64_t>(6, m1 - m), cols, depth, a, pack_a ? 1 : a_m, pack_a ? 6 : a_k, panel,
+                gemm_block<T, MR>(std::min<int64_t>(MR, m1 - m), cols, depth, a, pack_a ? 1 : a_m, pack_a ? MR : a_k, panel,
                            NR, C + m * ldc + n0, ldc, k0 > 0);
               }
               if (k0 + kDepthBlock >= K) epilogue(C + m0 * ldc + n0, m1 - m0, n0, cols);
