@@ -89,6 +89,7 @@ def test_outputs_json_markdown_png_and_compare(tmp_path, capsys):
     assert [r["environment"]["cpu_model"] for r in report.read_runs(both)] == [data["environment"]["cpu_model"], "Other CPU"]
     page = (tmp_path / "both.md").read_text()
     assert page.count("\n## ") == 2 and "## Other CPU, 1 threads" in page
+    assert f"regenerate this page with `zoo bench report {both} --markdown FILE`" in page
     bad = tmp_path / "bad.json"
     bad.write_text("{}")
     with pytest.raises(ValueError, match="not a zoo bench JSON file"):

@@ -168,7 +168,8 @@ def run(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     runs = [run for path in args.runs for run in report.read_runs(path)]
-    _write_outputs(runs, args, source=args.runs[0] if len(args.runs) == 1 else None)
+    # the page regenerates from the one file holding all its runs: the merged --json, else a single input
+    _write_outputs(runs, args, source=args.json or (args.runs[0] if len(args.runs) == 1 else None))
     return 0
 
 
