@@ -45,6 +45,22 @@ def test_a_wrong_kernel_is_marked_failed_and_not_timed(direction):
     assert row["max_abs_err"] > 2 * row["torch_max_abs_err"]
 
 
+@pytest.mark.parametrize("mode", ["ext", "auto"])
+def test_the_zoo_side_runs_under_the_backend_asked_for(mode, tmp_path):
+    import torch
+
+    modes = []
+    recording = dataclasses.replace(TINY, zoo=lambda *args: modes.append(zoo.ops.current()) or zoo.ops.bias_act(*args))
+    assert runner.run_op_case(recording, device="cpu", dtype=torch.float32, direction="fwd",
+                              threads=1, rounds=1, mode=mode)["status"] == "ok"
+    assert modes and set(modes) == {mode}
+    out = tmp_path / "run.json"
+    assert cli.main(["bench", "ops", "--quick", "--rounds", "1", "--threads", "1", "--direction", "fwd", "--op", "bias_act",
+                     "--no-progress", "--backend", mode, "--json", str(out), "--markdown", str(tmp_path / "run.md")]) == 0
+    assert json.loads(out.read_text())["environment"]["backend"] == mode
+    assert f"ran ours under backend {mode}." in (tmp_path / "run.md").read_text()
+
+
 def test_a_crashing_case_is_an_error_row():
     def explode(*args):
         raise RuntimeError("kernel exploded\n| in detail")

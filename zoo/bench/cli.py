@@ -33,6 +33,9 @@ def _output_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--markdown", metavar="FILE", help="write a Markdown table")
     p.add_argument("--plot", metavar="FILE.png", help="write a speedup bar chart")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--backend", default="ext", choices=["ext", "auto"],
+                   help="what the zoo side of op and model rows runs: ext, our kernels everywhere (the default), "
+                        "or auto, what zoo.load's models run (PyTorch's op where it is measured faster, zoo doctor)")
 
 
 def add_bench_parser(sub) -> None:
@@ -103,12 +106,12 @@ def _jobs(args: argparse.Namespace) -> list:
                 for direction in directions:
                     jobs.append(lambda c=case, d=direction: runner.run_op_case(
                         c, device=args.device, dtype=DTYPES[args.dtype], direction=d,
-                        threads=args.threads, rounds=rounds))
+                        threads=args.threads, rounds=rounds, mode=args.backend))
     if args.models:
         names = zoo.list_models(args.pattern, domain=args.domain, max_params=args.max_params)
         for name in _smallest_per_plugin(names) if args.quick else names:
             jobs.append(lambda n=name: runner.run_model(n, batch_size=args.batch_size,
-                                                        threads=args.threads, rounds=rounds))
+                                                        threads=args.threads, rounds=rounds, mode=args.backend))
         if args.peers:
             for name in (n for n in names if zoo.info(n).peer is not None):
                 jobs.append(lambda n=name: runner.run_peer(n, batch_size=args.batch_size,
@@ -156,6 +159,7 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     jobs = _jobs(args)
     env = report.environment(args.threads, "zoo " + shlex.join(sys.argv[1:]))
+    env["backend"] = args.backend
     if getattr(args, "ops", False):
         env["peak_gflops"], env["peak_source"] = (
             (args.peak_gflops, "--peak-gflops") if args.peak_gflops

@@ -136,6 +136,7 @@ def _run_section(env: dict, rows: list[dict]) -> list[str]:
         "",
         f"Measured {env['date']}, torch {env['torch']}, zoo commit {(env['git_commit'] or 'unknown')[:10]}."
         + (f" Peak {env['peak_gflops']:.0f} GFLOP/s ({env['peak_source']})." if env.get("peak_gflops") else "")
+        + (f" Op and model rows ran ours under backend {env['backend']}." if env.get("backend") else "")
         + f" Command: `{env['command']}`",
         "",
         "| " + " | ".join(COLUMNS) + " |",

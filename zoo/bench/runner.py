@@ -55,11 +55,13 @@ def _timed_call(fn: Callable, inputs: tuple, direction: str) -> Callable[[], obj
     return run_fwd_bwd
 
 
-def run_op_case(case: OpCase, *, device: str, dtype: torch.dtype, direction: str, threads: int, rounds: int) -> dict:
+def run_op_case(case: OpCase, *, device: str, dtype: torch.dtype, direction: str, threads: int, rounds: int,
+                mode: str = "ext") -> dict:
+    """One op case, ours (under backend `mode`) against PyTorch's op, gated on the flash rule first."""
     row = {"kind": "op", "family": case.family, "case": case.name, "device": device,
            "dtype": str(dtype).removeprefix("torch."), "direction": direction, "unit": case.unit}
     try:
-        with backend("ext"):
+        with backend(mode):
             inputs = case.make_inputs(torch.device(device), dtype)
             ours = _results(case.zoo, inputs, direction)
             theirs = _results(case.torch, inputs, direction)
@@ -114,9 +116,9 @@ def measure_peak_gflops(device: str, threads: int, dtype: torch.dtype = torch.fl
             f"measured: best {n}^3 {dtype_name} GEMM ({', '.join(candidates)})")
 
 
-def run_model(name: str, *, batch_size: int, threads: int, rounds: int) -> dict:
+def run_model(name: str, *, batch_size: int, threads: int, rounds: int, mode: str = "ext") -> dict:
     """Latency, throughput and peak memory (weights + the forward's high-water mark) of one model,
-    our kernels vs the reference backend."""
+    under backend `mode` (our kernels) vs the reference backend."""
     row = {"kind": "model", "family": "model", "case": name, "device": "cpu", "dtype": "float32",
            "direction": "fwd", "unit": "samples/s", "batch_size": batch_size}
     try:
@@ -137,9 +139,9 @@ def run_model(name: str, *, batch_size: int, threads: int, rounds: int) -> dict:
                     return model(*inputs)
             return run
 
-        timings = time_interleaved({"zoo": under("ext"), "torch": under("torch")}, threads=threads, rounds=rounds)
+        timings = time_interleaved({"zoo": under(mode), "torch": under("torch")}, threads=threads, rounds=rounds)
         weights = state_bytes(model)
-        row["zoo_peak_mb"] = (weights + peak_allocated_bytes(under("ext"))) / 2**20
+        row["zoo_peak_mb"] = (weights + peak_allocated_bytes(under(mode))) / 2**20
         row["torch_peak_mb"] = (weights + peak_allocated_bytes(under("torch"))) / 2**20
     except Exception as error:
         row.update(status="error", error=f"{type(error).__name__}: {error}")
