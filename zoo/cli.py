@@ -210,6 +210,10 @@ def _device_note(op: str, device: str) -> str:
         rows = linear.OURS_ON_INTEL_ROWS
         return (f" (auto: ours only for float32 products of {rows.start}-{rows.stop - 1} rows on this Intel CPU, "
                 "PyTorch's MKL GEMM otherwise)")
+    recurrent = importlib.import_module("zoo.ops.recurrent")
+    if op == "lstm" and device == "cpu" and recurrent.ONEDNN_ON_INTEL:
+        return (f" (auto: PyTorch's oneDNN LSTM for float32 batches of {recurrent.ONEDNN_MIN_BATCH} or more on this "
+                "Intel CPU, ours otherwise)")
     return ""
 
 

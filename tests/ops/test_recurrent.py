@@ -341,6 +341,34 @@ def test_modules_skip_saving_without_autograd():
     assert modes == [False, True]
 
 
+@pytest.mark.parametrize("on_intel", [True, False])
+def test_auto_leaves_lstm_batches_onednn_runs_faster_to_it_on_intel(monkeypatch, on_intel):
+    """`auto` runs PyTorch's fused LSTM where oneDNN is measured faster (an Intel CPU, float32, a batch of
+    ONEDNN_MIN_BATCH or more), ours elsewhere and while compiling; `ext` always runs ours. Each equals torch.nn."""
+    monkeypatch.setattr(recurrent_ops, "ONEDNN_ON_INTEL", on_intel)
+    op, batches = torch.ops.zoo.lstm_layer.default, []
+
+    def spy(*args):
+        batches.append((args[0].shape[1], args[0].dtype))
+        return op(*args)
+
+    big = recurrent_ops.ONEDNN_MIN_BATCH
+    products = [(b, dtype) for b in (big - 1, big) for dtype in (torch.float32, torch.float64)]
+    with unittest.mock.patch.object(torch.ops.zoo.lstm_layer, "default", spy):
+        for mode in ("auto", "ext"):
+            for b, dtype in products:
+                ours, ref = pair(zoo.nn.LSTM, nn.LSTM, dict(input_size=5, hidden_size=6), dtype)
+                x = torch.randn(3, b, 5, dtype=dtype)
+                atol, rtol = tolerance(dtype)
+                with backend(mode):
+                    torch.testing.assert_close(ours(x), ref(x), atol=atol, rtol=rtol)
+    faster = [(b, dtype) for b, dtype in products if on_intel and b >= big and dtype == torch.float32]
+    assert batches == [p for p in products if p not in faster] + products
+    with backend("auto"):  # traced, PyTorch's path would be a step loop: ours stays
+        program = torch.export.export(zoo.nn.LSTM(5, 6), (torch.randn(3, big, 5),))
+    assert "zoo.lstm_layer" in str(program.graph)
+
+
 @CUDA
 @pytest.mark.cuda
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)

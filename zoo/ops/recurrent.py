@@ -6,8 +6,8 @@ recurrence with its fused gate math and our own backward through time run in
 zoo::lstm_layer / gru_layer / rnn_layer. `lengths` (int64, CPU) makes steps past each
 sequence's end no-ops: state carried, output 0, as packed sequences need.
 
-Where our kernel does not run (ZOO_KERNELS=torch; CUDA under auto, where cuDNN is faster; CPU
-dtypes other than float32/float64), a layer runs on PyTorch's own fused op (torch.lstm, torch.gru,
+Where our kernel does not run (ZOO_KERNELS=torch; CUDA under auto, where cuDNN is faster; an LSTM
+batch of 8 or more under auto on an Intel CPU, where oneDNN is; CPU dtypes other than float32/float64), a layer runs on PyTorch's own fused op (torch.lstm, torch.gru,
 torch.rnn_tanh/relu: cuDNN on CUDA), packed by `lengths`. The step-by-step loops below are the
 test oracles, and serve the empty cases those ops refuse.
 """
@@ -19,13 +19,19 @@ import torch.nn.functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from zoo.ops import _extension
-from zoo.ops.backend import use_kernel
+from zoo.ops.backend import cpu_vendor, current, use_kernel
 from zoo.ops.linear import linear
 
 KERNEL_DEVICES = ("cpu", "meta", "cuda")
 # Our CUDA kernels pass their tests on an H200 (.ci/gpu) but run far slower there than PyTorch's
 # own CUDA ops (README, "On a GPU"): `auto` runs PyTorch's own ops on CUDA tensors; `ext` runs ours.
 EXT_ONLY_DEVICES = ("cuda",)
+# PyTorch's fused CPU LSTM is oneDNN's, which on Intel CPUs runs float32 batches of 8 and more faster
+# than ours. Measured on a 2-core Xeon (AVX-512), torch.nn.LSTM's time over ours side by side
+# (README, "On Intel CPUs"; T50, H = I = 128/256/512): batch 8-16 0.75-0.91x forward, 0.78-0.88x
+# forward+backward; batch 1-4 0.80-1.75x, mixed. `auto` leaves those to PyTorch; `ext` runs ours.
+ONEDNN_ON_INTEL = torch.backends.mkldnn.is_available() and cpu_vendor() == "GenuineIntel"
+ONEDNN_MIN_BATCH = 8
 _RNN_ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu}
 _PYTORCH_OPS = {"lstm": torch.lstm, "gru": torch.gru, "tanh": torch.rnn_tanh, "relu": torch.rnn_relu}
 
@@ -83,13 +89,20 @@ def _training(*tensors) -> bool:
     return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
 
 
+def lstm_reference_is_faster(x: torch.Tensor) -> bool:
+    """Whether PyTorch's fused LSTM is measured faster than ours for this layer: oneDNN on an Intel CPU, float32,
+    a batch of ONEDNN_MIN_BATCH or more. Not while tracing, where PyTorch's path is a step loop (_pytorch_layer)."""
+    return (ONEDNN_ON_INTEL and x.device.type == "cpu" and x.dtype == torch.float32
+            and not torch.compiler.is_compiling() and x.shape[1] >= ONEDNN_MIN_BATCH)
+
+
 def lstm_layer(x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths=None, w_hr=None):
     """One LSTM layer over x (T, B, I) from (h0, c0) (B, H): returns (out (T, B, H), h_n, c_n).
 
     `w_hr` (P, H) projects h to P features, as torch.nn.LSTM's proj_size does (h0, h_n and out are then
     P wide). Our kernels do not project: such a layer runs PyTorch's fused op in every backend mode."""
     _check("lstm_layer", x, w_ih, w_hh, h0, 4, lengths, c0, w_hr)
-    if w_hr is not None or not use_kernel(x, op="lstm", kernel_devices=KERNEL_DEVICES,
+    if w_hr is not None or (current() == "auto" and lstm_reference_is_faster(x)) or not use_kernel(x, op="lstm", kernel_devices=KERNEL_DEVICES,
                                           ext_only_devices=EXT_ONLY_DEVICES):
         return _pytorch_layer("lstm", x, w_ih, w_hh, b_ih, b_hh, (h0, c0), lengths, w_hr)
     x_proj = _folded_projection(x, w_ih, b_ih, b_hh, linear)
