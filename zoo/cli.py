@@ -208,8 +208,8 @@ def _device_note(op: str, device: str) -> str:
     linear = importlib.import_module("zoo.ops.linear")  # the module, not zoo.ops.linear the function
     if op == "linear" and device == "cpu" and linear.MKL_ON_INTEL:
         rows = linear.OURS_ON_INTEL_ROWS
-        return (f" (auto: ours only for float32 products of {rows.start}-{rows.stop - 1} rows on this Intel CPU, "
-                "PyTorch's MKL GEMM otherwise)")
+        return (f" (auto: ours only for float32 products of {rows.start}-{rows.stop - 1} rows by weights of more "
+                f"than {linear.MKL_ON_INTEL_MAX_WEIGHT} elements on this Intel CPU, PyTorch's MKL GEMM otherwise)")
     recurrent = importlib.import_module("zoo.ops.recurrent")
     if op == "lstm" and device == "cpu" and recurrent.ONEDNN_ON_INTEL:
         return (f" (auto: PyTorch's oneDNN LSTM for float32 batches of {recurrent.ONEDNN_MIN_BATCH} or more on this "

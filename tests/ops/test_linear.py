@@ -202,26 +202,28 @@ def test_the_output_may_be_modified_in_place():
 @pytest.mark.parametrize("on_intel", [True, False])
 def test_auto_leaves_products_mkl_runs_faster_to_it_on_intel(monkeypatch, on_intel):
     """`auto` runs PyTorch's GEMM where it is measured faster (MKL on an Intel CPU: float64, and float32
-    outside OURS_ON_INTEL_ROWS rows), ours elsewhere; `ext` always runs ours."""
+    outside OURS_ON_INTEL_ROWS rows or with a weight of at most MKL_ON_INTEL_MAX_WEIGHT elements), ours elsewhere; `ext`
+    always runs ours."""
     import importlib
 
     linear_module = importlib.import_module("zoo.ops.linear")
     monkeypatch.setattr(linear_module, "MKL_ON_INTEL", on_intel)
     calls = []
     monkeypatch.setattr(linear_module, "linear_reference",
-                        lambda *args: calls.append((args[0].shape[:-1].numel(), args[0].dtype))
+                        lambda *args: calls.append((args[0].shape[:-1].numel(), args[0].dtype, args[1].numel()))
                         or torch.nn.functional.linear(*args[:3]))
-    rows = linear_module.OURS_ON_INTEL_ROWS
-    products = [(m, dtype) for m in (rows.start - 1, rows.start, rows.stop - 1, rows.stop)
-                for dtype in (torch.float32, torch.float64)]
-    with backend("auto"):
-        for m, dtype in products:
-            linear(torch.randn(m, 8, dtype=dtype), torch.randn(4, 8, dtype=dtype))
-        linear(torch.randn(2, rows.start, 8), torch.randn(4, 8))  # rows count over every leading dimension
-    with backend("ext"):
-        for m, dtype in products:
-            linear(torch.randn(m, 8, dtype=dtype), torch.randn(4, 8, dtype=dtype))
-    expected = [(m, dtype) for m, dtype in products if dtype == torch.float64 or m not in rows]
+    rows, most = linear_module.OURS_ON_INTEL_ROWS, linear_module.MKL_ON_INTEL_MAX_WEIGHT
+    products = [(m, dtype, size) for m in (rows.start - 1, rows.start, rows.stop - 1, rows.stop)
+                for dtype in (torch.float32, torch.float64) for size in (most, most + 8)]
+    weights = {(dtype, size): torch.randn(size, dtype=dtype) for _, dtype, size in products}
+    for mode in ("auto", "ext"):
+        with backend(mode):
+            for m, dtype, size in products:  # weights of (size / 8, 8)
+                linear(torch.randn(m, 8, dtype=dtype), weights[dtype, size].view(-1, 8))
+    with backend("auto"):  # rows count over every leading dimension
+        linear(torch.randn(2, rows.start, 8), weights[torch.float32, most + 8].view(-1, 8))
+    expected = [(m, dtype, size) for m, dtype, size in products
+                if dtype == torch.float64 or m not in rows or size <= most]
     assert calls == (expected if on_intel else [])
 
 
@@ -231,8 +233,9 @@ def test_auto_never_guards_on_the_row_count(monkeypatch, on_intel):
     (MKL on Intel), a symbolic count takes PyTorch's GEMM, a static one in OURS_ON_INTEL_ROWS ours."""
     import importlib
 
-    monkeypatch.setattr(importlib.import_module("zoo.ops.linear"), "MKL_ON_INTEL", on_intel)
-    layer, x = Linear(8, 5), torch.randn(8, 8)
+    linear_module = importlib.import_module("zoo.ops.linear")
+    monkeypatch.setattr(linear_module, "MKL_ON_INTEL", on_intel)
+    layer, x = Linear(8, linear_module.MKL_ON_INTEL_MAX_WEIGHT // 8 + 1), torch.randn(8, 8)
     with backend("auto"):
         expected = layer(x)
         dynamic = torch.export.export(layer, (x,), dynamic_shapes=({0: torch.export.Dim("rows")},))

@@ -10,9 +10,9 @@ our dot-product path streams W at memory bandwidth, and large products at
 90-160 GFLOP/s, where our packed register tiles reach 140-185
 (`zoo bench ops linear`). On Intel CPUs that BLAS (MKL) is at home and beats our
 tiles from a few dozen rows up and our one-row path by a little, so there `auto`
-keeps only float32 products of 4-16 rows on our kernel (reference_is_faster). Like conv, `act` fuses bias +
-activation into the epilogue; with gradients wanted the wrapper runs it as
-zoo.bias_act instead.
+keeps on our kernel only float32 products of 4-16 rows by a weight of more than
+512 x 512 (reference_is_faster). Like conv, `act` fuses bias + activation into the
+epilogue; with gradients wanted the wrapper runs it as zoo.bias_act instead.
 """
 
 from __future__ import annotations
@@ -36,16 +36,22 @@ EXT_ONLY_DEVICES = ("cuda",)
 # 0.68-0.92x (MKL's GEMV; our call costs more too), 4 rows 1.5-1.8x, 8 rows 1.3-1.7x, 16 rows
 # 0.98-1.18x, 32 rows and more 0.56-0.98x; float64 0.5-0.8x at most sizes.
 OURS_ON_INTEL_ROWS = range(4, 17)
+# ... and only with weights of more than 512 x 512 elements: up to that, the product takes a few microseconds
+# and our call costs more than PyTorch's (8 rows: 128 x 128 0.6x, 256 x 256 0.72-0.74x, 512 x 512
+# 0.84-0.92x; 768 x 768 0.84-0.97x with W hot in L2, 1024 x 1024 1.17-1.48x).
+MKL_ON_INTEL_MAX_WEIGHT = 512 * 512
 # Read once at import, so that torch.compile sees a constant rather than tracing a file read.
 MKL_ON_INTEL = torch.backends.mkl.is_available() and cpu_vendor() == "GenuineIntel"
 
 
-def reference_is_faster(x: torch.Tensor) -> bool:
+def reference_is_faster(x: torch.Tensor, weight: torch.Tensor) -> bool:
     """Whether PyTorch's GEMM is measured faster than ours for this product: MKL on an Intel CPU, unless
-    float32 with OURS_ON_INTEL_ROWS rows (a symbolic row count counts as outside). `auto` then runs the
-    reference; `ext` still runs ours."""
+    float32 with OURS_ON_INTEL_ROWS rows (a symbolic row count counts as outside) and a weight of more than
+    MKL_ON_INTEL_MAX_WEIGHT elements. `auto` then runs the reference; `ext` still runs ours."""
     if not MKL_ON_INTEL or x.device.type != "cpu":
         return False
+    if weight.numel() <= MKL_ON_INTEL_MAX_WEIGHT:
+        return True
     # A graph traced for any row count (torch.export's Dim, torch.compile's dynamic shapes) must not guard
     # on it: ours only where the count is known to be in range, without adding a guard.
     rows = math.prod(x.shape[:-1])
@@ -73,7 +79,7 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
            act: str = "identity") -> torch.Tensor:
     """act(F.linear(x, weight, bias)): the contract of torch.nn.functional.linear plus `act`."""
     _check(x, weight, bias, act)
-    if (current() == "auto" and reference_is_faster(x)) or not use_kernel(
+    if (current() == "auto" and reference_is_faster(x, weight)) or not use_kernel(
             x, op="linear", kernel_devices=KERNEL_DEVICES, ext_only_devices=EXT_ONLY_DEVICES):
         return linear_reference(x, weight, bias, act)
     if act != "identity" and wants_grad(x, weight, bias):

@@ -102,8 +102,9 @@ def lstm_layer(x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths=None, w_hr=None):
     `w_hr` (P, H) projects h to P features, as torch.nn.LSTM's proj_size does (h0, h_n and out are then
     P wide). Our kernels do not project: such a layer runs PyTorch's fused op in every backend mode."""
     _check("lstm_layer", x, w_ih, w_hh, h0, 4, lengths, c0, w_hr)
-    if w_hr is not None or (current() == "auto" and lstm_reference_is_faster(x)) or not use_kernel(x, op="lstm", kernel_devices=KERNEL_DEVICES,
-                                          ext_only_devices=EXT_ONLY_DEVICES):
+    onednn_is_faster = current() == "auto" and lstm_reference_is_faster(x)
+    if w_hr is not None or onednn_is_faster or not use_kernel(x, op="lstm", kernel_devices=KERNEL_DEVICES,
+                                                              ext_only_devices=EXT_ONLY_DEVICES):
         return _pytorch_layer("lstm", x, w_ih, w_hh, b_ih, b_hh, (h0, c0), lengths, w_hr)
     x_proj = _folded_projection(x, w_ih, b_ih, b_hh, linear)
     out, h_n, c_n, _, _ = torch.ops.zoo.lstm_layer.default(x_proj, w_hh, h0, c0, lengths,
