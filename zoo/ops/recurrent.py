@@ -7,7 +7,8 @@ zoo::lstm_layer / gru_layer / rnn_layer. `lengths` (int64, CPU) makes steps past
 sequence's end no-ops: state carried, output 0, as packed sequences need.
 
 Where our kernel does not run (ZOO_KERNELS=torch; CUDA under auto, where cuDNN is faster; an LSTM
-batch of 8 or more under auto on an Intel CPU, where oneDNN is; CPU dtypes other than float32/float64), a layer runs on PyTorch's own fused op (torch.lstm, torch.gru,
+batch of 8 or more under auto on an Intel CPU, where oneDNN is; CPU dtypes other than
+float32/float64), a layer runs on PyTorch's own fused op (torch.lstm, torch.gru,
 torch.rnn_tanh/relu: cuDNN on CUDA), packed by `lengths`. The step-by-step loops below are the
 test oracles, and serve the empty cases those ops refuse.
 """
