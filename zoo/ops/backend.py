@@ -16,10 +16,11 @@ flash attention on CUDA), so falling back never costs more than not using zoo.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import threading
 import warnings
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 
@@ -77,20 +78,26 @@ KERNEL_CPU_DTYPES = (torch.float32, torch.float64)  # what our CPU kernels compu
 
 
 def use_kernel(x: torch.Tensor, *, op: str, kernel_devices: tuple[str, ...],
-               ext_only_devices: tuple[str, ...] = ()) -> bool:
+               ext_only_devices: tuple[str, ...] = (),
+               reference_is_faster: Callable[[], bool] | None = None) -> bool:
     """use_extension for x's device, and on the CPU only for KERNEL_CPU_DTYPES (other dtypes take the reference).
 
     `ext_only_devices`: where the kernel passes its tests but is measured slower than PyTorch's
     own ops; `auto` keeps those on the reference (warning once), `ext` runs the kernel.
+    `reference_is_faster`: the op's measured rule for this call (e.g. linear on an Intel CPU's MKL);
+    where it holds, `auto` runs the reference silently. Asked only under `auto`.
     """
     mode, device_type = current(), x.device.type  # once per call: each costs a microsecond, on every op of a model
     if device_type in ext_only_devices and mode == "auto":
         _warn_once(f"zoo's {op} kernel for '{device_type}' is slower there than PyTorch's ops "
                    f"({ENV_VAR}=ext runs it)")
         return False
+    if mode == "auto" and reference_is_faster is not None and reference_is_faster():
+        return False
     return _serves(mode, device_type, op, kernel_devices) and (device_type != "cpu" or x.dtype in KERNEL_CPU_DTYPES)
 
 
+@functools.cache
 def cpu_vendor() -> str:
     """The CPU's vendor id as /proc/cpuinfo gives it ('GenuineIntel', 'AuthenticAMD'), '' where unknown:
     PyTorch's CPU GEMM is MKL, whose fastest code runs on Intel's CPUs only."""

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch.fx.experimental.symbolic_shapes import statically_known_true
 
 from zoo.ops import _extension
-from zoo.ops.backend import cpu_vendor, current, use_kernel, wants_grad
+from zoo.ops.backend import cpu_vendor, use_kernel, wants_grad
 from zoo.ops.bias_act import ACTIVATIONS, bias_act, check_act
 
 KERNEL_DEVICES = ("cpu", "meta", "cuda")
@@ -79,8 +79,8 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
            act: str = "identity") -> torch.Tensor:
     """act(F.linear(x, weight, bias)): the contract of torch.nn.functional.linear plus `act`."""
     _check(x, weight, bias, act)
-    if (current() == "auto" and reference_is_faster(x, weight)) or not use_kernel(
-            x, op="linear", kernel_devices=KERNEL_DEVICES, ext_only_devices=EXT_ONLY_DEVICES):
+    if not use_kernel(x, op="linear", kernel_devices=KERNEL_DEVICES, ext_only_devices=EXT_ONLY_DEVICES,
+                      reference_is_faster=lambda: reference_is_faster(x, weight)):
         return linear_reference(x, weight, bias, act)
     if act != "identity" and wants_grad(x, weight, bias):
         return bias_act(torch.ops.zoo.linear.default(x, weight, bias, "identity"), None, act)

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from zoo.ops import _extension
-from zoo.ops.backend import cpu_vendor, current, use_kernel
+from zoo.ops.backend import cpu_vendor, use_kernel
 from zoo.ops.linear import linear
 
 KERNEL_DEVICES = ("cpu", "meta", "cuda")
@@ -103,9 +103,9 @@ def lstm_layer(x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths=None, w_hr=None):
     `w_hr` (P, H) projects h to P features, as torch.nn.LSTM's proj_size does (h0, h_n and out are then
     P wide). Our kernels do not project: such a layer runs PyTorch's fused op in every backend mode."""
     _check("lstm_layer", x, w_ih, w_hh, h0, 4, lengths, c0, w_hr)
-    onednn_is_faster = current() == "auto" and lstm_reference_is_faster(x)
-    if w_hr is not None or onednn_is_faster or not use_kernel(x, op="lstm", kernel_devices=KERNEL_DEVICES,
-                                                              ext_only_devices=EXT_ONLY_DEVICES):
+    if w_hr is not None or not use_kernel(x, op="lstm", kernel_devices=KERNEL_DEVICES,
+                                          ext_only_devices=EXT_ONLY_DEVICES,
+                                          reference_is_faster=lambda: lstm_reference_is_faster(x)):
         return _pytorch_layer("lstm", x, w_ih, w_hh, b_ih, b_hh, (h0, c0), lengths, w_hr)
     x_proj = _folded_projection(x, w_ih, b_ih, b_hh, linear)
     out, h_n, c_n, _, _ = torch.ops.zoo.lstm_layer.default(x_proj, w_hh, h0, c0, lengths,
