@@ -19,8 +19,8 @@
 #endif
 
 TORCH_LIBRARY(zoo, m) {
-  // Fake kernels and autograd are registered by each family's zoo/ops/<family>.py
-  // when zoo.ops loads this extension.
+  // Fake kernels are registered by each family's zoo/ops/<family>.py when zoo.ops
+  // loads this extension; autograd by csrc/<family>/<family>_autograd.cpp.
   m.def("bias_act(Tensor x, Tensor? bias, str act, int dim) -> Tensor");
   m.def(
       "bias_act_backward(Tensor grad, Tensor x, Tensor? bias, str act, int dim, "

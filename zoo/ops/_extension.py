@@ -1,6 +1,6 @@
 """Loads the compiled extension zoo._C once, and says exactly why when it cannot.
 
-Op modules register their Python halves (fake kernels, autograd) with
+Op modules register their Python halves (fake kernels) with
 `on_load`; those run right after zoo._C is imported, because torch.library can
 only attach them to ops the extension has defined.
 """
@@ -86,7 +86,7 @@ def status() -> ExtensionStatus:
     global _status
     if _status is not None:  # lock-free once loaded: the hot path, and traceable by torch.compile
         return _status
-    with _lock:  # held while registering, so no thread sees ops without their autograd
+    with _lock:  # held while registering, so no thread sees ops without their fake kernels
         if _status is None:
             loaded = _import()
             if loaded.loaded:

@@ -2,8 +2,8 @@
 
 Python half of csrc/attention/: argument handling (any leading batch dims,
 grouped-query attention, mask broadcasting), the composed PyTorch reference (the
-test oracle), the fallback onto PyTorch's own fused SDPA, fake kernels, and
-autograd whose backward is our own kernel.
+test oracle), the fallback onto PyTorch's own fused SDPA, and the fake kernels.
+Autograd, whose backward is our own kernel, is csrc/attention/attention_autograd.cpp.
 
 Semantics, as PyTorch's: is_causal is top-left aligned (query i sees keys j <= i,
 also when Lq != Lk); a bool mask is True where attention is allowed; a float
@@ -165,22 +165,7 @@ def _fake_backward(grad_out, query, key, value, attn_mask, out, lse, is_causal, 
     return query.new_empty(query.shape), key.new_empty(key.shape), value.new_empty(value.shape)
 
 
-def _setup_context(ctx, inputs, output):
-    query, key, value, attn_mask, is_causal, scale = inputs
-    out, lse = output
-    ctx.save_for_backward(query, key, value, attn_mask, out, lse)
-    ctx.is_causal, ctx.scale = is_causal, scale
-
-
-def _backward(ctx, grad_out, grad_lse):
-    query, key, value, attn_mask, out, lse = ctx.saved_tensors
-    grads = torch.ops.zoo.attention_backward.default(
-        grad_out, query, key, value, attn_mask, out, lse, ctx.is_causal, ctx.scale)
-    return (*grads, None, None, None)
-
-
 @_extension.on_load
 def _register() -> None:
     torch.library.register_fake("zoo::attention_forward")(_fake_forward)
     torch.library.register_fake("zoo::attention_backward")(_fake_backward)
-    torch.library.register_autograd("zoo::attention_forward", _backward, setup_context=_setup_context)

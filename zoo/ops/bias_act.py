@@ -1,8 +1,8 @@
 """Fused bias + activation, y = act(x + bias): the epilogue of our linear and conv layers.
 
 Python half of csrc/bias_act/: the typed wrapper, the PyTorch reference (test
-oracle and fallback), the fake kernel and the autograd formula, whose backward
-is our own kernel (zoo::bias_act_backward).
+oracle and fallback) and the fake kernels. Autograd, whose backward is our own
+kernel (zoo::bias_act_backward), is csrc/bias_act/bias_act_autograd.cpp.
 """
 
 from __future__ import annotations
@@ -88,21 +88,7 @@ def _fake_bias_act_backward(grad, x, bias, act, dim, compute_bias_grad):
     return torch.empty_like(x, memory_format=_result_format(x, bias, dim)), grad_bias
 
 
-def _setup_context(ctx, inputs, output):
-    x, bias, act, dim = inputs
-    ctx.save_for_backward(x, bias)
-    ctx.act, ctx.dim = act, dim
-
-
-def _backward(ctx, grad):
-    x, bias = ctx.saved_tensors
-    want_bias = bias is not None and ctx.needs_input_grad[1]
-    grad_x, grad_bias = torch.ops.zoo.bias_act_backward.default(grad, x, bias, ctx.act, ctx.dim, want_bias)
-    return grad_x, (grad_bias if want_bias else None), None, None
-
-
 @_extension.on_load
 def _register() -> None:
     torch.library.register_fake("zoo::bias_act")(_fake_bias_act)
     torch.library.register_fake("zoo::bias_act_backward")(_fake_bias_act_backward)
-    torch.library.register_autograd("zoo::bias_act", _backward, setup_context=_setup_context)

@@ -2,8 +2,8 @@
 
 Python half of csrc/conv/: the torch.nn.functional-style wrappers (padding as
 int, tuple, 'same' or 'valid'; unbatched input), the PyTorch references (test
-oracle and fallback), the fake kernels and the autograd formulas, whose backward
-is our own kernel (zoo::conv_backward / conv_transpose_backward).
+oracle and fallback) and the fake kernels. Autograd, whose backward is our own
+kernel (zoo::conv_backward / conv_transpose_backward), is csrc/conv/conv_autograd.cpp.
 
 `act` fuses bias + activation into the kernel's epilogue. With gradients wanted
 the wrapper runs the activation as zoo.bias_act instead, so the backward never
@@ -230,42 +230,9 @@ def _fake_conv_transpose_backward(grad_out, x, weight, stride, padding, output_p
     return _fake_grads(x, weight, weight.shape[1] * groups, output_mask)
 
 
-def _setup_conv(ctx, inputs, output):
-    x, weight, bias, *ctx.args, ctx.act = inputs
-    ctx.save_for_backward(x, weight, bias)
-
-
-def _without_activation(ctx, grad, forward, x, weight, bias):
-    """grad w.r.t. the pre-activation, recomputed: only direct calls of the op with an act get here."""
-    if ctx.act == "identity":
-        return grad
-    pre = forward(x, weight, bias, *ctx.args, "identity")
-    return torch.ops.zoo.bias_act_backward.default(grad, pre, None, ctx.act, 1, False)[0]
-
-
-def _backward_of(forward, backward):
-    """The autograd formula of `forward` (conv or conv_transpose) on its own backward kernel."""
-
-    def grads(ctx, grad):
-        x, weight, bias = ctx.saved_tensors
-        grad = _without_activation(ctx, grad, forward, x, weight, bias)
-        mask = [ctx.needs_input_grad[0], ctx.needs_input_grad[1], bias is not None and ctx.needs_input_grad[2]]
-        computed = backward(grad, x, weight, *ctx.args, mask)
-        return (*(g if wanted else None for g, wanted in zip(computed, mask)), *[None] * (len(ctx.args) + 1))
-
-    return grads
-
-
 @_extension.on_load
 def _register() -> None:
     torch.library.register_fake("zoo::conv")(_fake_conv)
     torch.library.register_fake("zoo::conv_backward")(_fake_conv_backward)
     torch.library.register_fake("zoo::conv_transpose")(_fake_conv_transpose)
     torch.library.register_fake("zoo::conv_transpose_backward")(_fake_conv_transpose_backward)
-    torch.library.register_autograd(
-        "zoo::conv", _backward_of(torch.ops.zoo.conv.default, torch.ops.zoo.conv_backward.default),
-        setup_context=_setup_conv)
-    torch.library.register_autograd(
-        "zoo::conv_transpose",
-        _backward_of(torch.ops.zoo.conv_transpose.default, torch.ops.zoo.conv_transpose_backward.default),
-        setup_context=_setup_conv)

@@ -1,8 +1,8 @@
 """Linear layer y = act(x W^T + b) on our GEMM kernels.
 
 Python half of csrc/linear/: the wrapper, the PyTorch reference (test oracle and
-fallback), the fake kernels and the autograd formula, whose backward is our own
-kernel (zoo::linear_backward).
+fallback) and the fake kernels. Autograd, whose backward is our own kernel
+(zoo::linear_backward), is csrc/linear/linear_autograd.cpp.
 
 Why our own: on the AMD EPYC machines we first ran on, ATen's BLAS runs a float32
 decoding step (a few rows against a large W) at 6-15 GB/s of weights, where
@@ -105,23 +105,7 @@ def _fake_linear_backward(grad_out, x, weight, output_mask):
     return grad_x, grad_w, grad_b
 
 
-def _setup_context(ctx, inputs, output):
-    x, weight, bias, ctx.act = inputs
-    ctx.save_for_backward(x, weight, bias)
-
-
-def _backward(ctx, grad):
-    x, weight, bias = ctx.saved_tensors
-    if ctx.act != "identity":  # only direct calls of the op with an act get here: recompute the pre-activation
-        pre = torch.ops.zoo.linear.default(x, weight, bias, "identity")
-        grad = torch.ops.zoo.bias_act_backward.default(grad.contiguous(), pre, None, ctx.act, -1, False)[0]
-    mask = [ctx.needs_input_grad[0], ctx.needs_input_grad[1], bias is not None and ctx.needs_input_grad[2]]
-    computed = torch.ops.zoo.linear_backward.default(grad, x, weight, mask)
-    return (*(g if wanted else None for g, wanted in zip(computed, mask)), None)
-
-
 @_extension.on_load
 def _register() -> None:
     torch.library.register_fake("zoo::linear")(_fake_linear)
     torch.library.register_fake("zoo::linear_backward")(_fake_linear_backward)
-    torch.library.register_autograd("zoo::linear", _backward, setup_context=_setup_context)

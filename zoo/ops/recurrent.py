@@ -3,8 +3,8 @@
 Python half of csrc/recurrent/. The input projection x W_ih^T + b for all time
 steps is one GEMM here (zoo.ops.linear, our GEMM, so autograd covers W_ih and the biases); the
 recurrence with its fused gate math and our own backward through time run in
-zoo::lstm_layer / gru_layer / rnn_layer. `lengths` (int64, CPU) makes steps past each
-sequence's end no-ops: state carried, output 0, as packed sequences need.
+zoo::lstm_layer / gru_layer / rnn_layer (autograd: csrc/recurrent/recurrent_autograd.cpp). `lengths`
+(int64, CPU) makes steps past each sequence's end no-ops: state carried, output 0, as packed sequences need.
 
 Where our kernel does not run (ZOO_KERNELS=torch; CUDA under auto, where cuDNN is faster; an LSTM
 batch of 8 or more under auto on an Intel CPU, where oneDNN is; CPU dtypes other than
@@ -248,19 +248,6 @@ def _fake_rnn_backward(grad_out, grad_h_n, w_hh, h0, lengths, out, nonlinearity)
     return torch.empty_like(out), torch.empty_like(w_hh), torch.empty_like(h0)
 
 
-def _setup_rnn(ctx, inputs, output):
-    _, w_hh, h0, lengths, nonlinearity = inputs
-    ctx.save_for_backward(w_hh, h0, lengths, output[0])
-    ctx.nonlinearity = nonlinearity
-
-
-def _backward_rnn(ctx, grad_out, grad_h_n):
-    w_hh, h0, lengths, out = ctx.saved_tensors
-    grads = torch.ops.zoo.rnn_layer_backward.default(
-        _zeros_if_none(grad_out, out), _zeros_if_none(grad_h_n, h0), w_hh, h0, lengths, out, ctx.nonlinearity)
-    return (*grads, None, None)
-
-
 def _saved(x_proj, training, *shape):
     """A tensor the forward saves for the backward: empty unless training, as the kernels make it."""
     return x_proj.new_empty(shape if training else (0,))
@@ -288,62 +275,11 @@ def _fake_gru_backward(grad_out, grad_h_n, w_hh, b_hh, h0, lengths, out, gates):
     return out.new_empty(t, b, w_hh.shape[0]), torch.empty_like(w_hh), torch.empty_like(b_hh), torch.empty_like(h0)
 
 
-def _zeros_if_none(grad, like):
-    return torch.zeros_like(like) if grad is None else grad
-
-
-def _check_trained(ctx, op: str) -> None:
-    if not ctx.training:
-        raise RuntimeError(f"zoo::{op} was called with training=False, which saves nothing for the backward; "
-                           "call it with training=True to differentiate it")
-
-
-def _saves_for_backward(ctx, *saved_outputs) -> None:
-    """The outputs kept only for the backward take no gradient, and none is made of zeros for them:
-    materialised, an LSTM's (T, B, 4H) gates would cost a zero fill as large as the gates at every backward."""
-    ctx.mark_non_differentiable(*saved_outputs)
-    ctx.set_materialize_grads(False)
-
-
-def _setup_lstm(ctx, inputs, output):
-    _, w_hh, h0, c0, lengths, ctx.training = inputs
-    out, _, _, cells, gates = output
-    _saves_for_backward(ctx, cells, gates)
-    ctx.save_for_backward(w_hh, h0, c0, lengths, out, cells, gates)
-
-
-def _backward_lstm(ctx, grad_out, grad_h_n, grad_c_n, _grad_cells, _grad_gates):
-    _check_trained(ctx, "lstm_layer")
-    w_hh, h0, c0, lengths, out, cells, gates = ctx.saved_tensors
-    grads = torch.ops.zoo.lstm_layer_backward.default(
-        _zeros_if_none(grad_out, out), _zeros_if_none(grad_h_n, h0), _zeros_if_none(grad_c_n, c0),
-        w_hh, h0, c0, lengths, out, cells, gates)
-    return (*grads, None, None)
-
-
-def _setup_gru(ctx, inputs, output):
-    _, w_hh, b_hh, h0, lengths, ctx.training = inputs
-    out, _, gates = output
-    _saves_for_backward(ctx, gates)
-    ctx.save_for_backward(w_hh, b_hh, h0, lengths, out, gates)
-
-
-def _backward_gru(ctx, grad_out, grad_h_n, _grad_gates):
-    _check_trained(ctx, "gru_layer")
-    w_hh, b_hh, h0, lengths, out, gates = ctx.saved_tensors
-    grad_x_proj, grad_w_hh, grad_b_hh, grad_h0 = torch.ops.zoo.gru_layer_backward.default(
-        _zeros_if_none(grad_out, out), _zeros_if_none(grad_h_n, h0), w_hh, b_hh, h0, lengths, out, gates)
-    return grad_x_proj, grad_w_hh, grad_b_hh, grad_h0, None, None
-
-
 @_extension.on_load
 def _register() -> None:
     torch.library.register_fake("zoo::lstm_layer")(_fake_lstm)
     torch.library.register_fake("zoo::lstm_layer_backward")(_fake_lstm_backward)
     torch.library.register_fake("zoo::gru_layer")(_fake_gru)
     torch.library.register_fake("zoo::gru_layer_backward")(_fake_gru_backward)
-    torch.library.register_autograd("zoo::lstm_layer", _backward_lstm, setup_context=_setup_lstm)
-    torch.library.register_autograd("zoo::gru_layer", _backward_gru, setup_context=_setup_gru)
     torch.library.register_fake("zoo::rnn_layer")(_fake_rnn)
     torch.library.register_fake("zoo::rnn_layer_backward")(_fake_rnn_backward)
-    torch.library.register_autograd("zoo::rnn_layer", _backward_rnn, setup_context=_setup_rnn)
