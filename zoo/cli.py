@@ -211,9 +211,9 @@ def _device_note(op: str, device: str) -> str:
         return (f" (auto: ours only for float32 products of {rows.start}-{rows.stop - 1} rows by weights of more "
                 f"than {linear.MKL_ON_INTEL_MAX_WEIGHT} elements on this Intel CPU, PyTorch's MKL GEMM otherwise)")
     recurrent = importlib.import_module("zoo.ops.recurrent")
-    if op == "lstm" and device == "cpu" and recurrent.ONEDNN_ON_INTEL:
+    if op == "lstm" and device == "cpu" and recurrent.ONEDNN_LSTM_IS_FASTER:
         return (f" (auto: PyTorch's oneDNN LSTM for float32 batches of {recurrent.ONEDNN_MIN_BATCH} or more on this "
-                "Intel CPU, ours otherwise)")
+                "CPU, ours otherwise)")
     return ""
 
 

@@ -7,7 +7,7 @@ zoo::lstm_layer / gru_layer / rnn_layer (autograd: csrc/recurrent/recurrent_auto
 (int64, CPU) makes steps past each sequence's end no-ops: state carried, output 0, as packed sequences need.
 
 Where our kernel does not run (ZOO_KERNELS=torch; CUDA under auto, where cuDNN is faster; an LSTM
-batch of 8 or more under auto on an Intel CPU, where oneDNN is; CPU dtypes other than
+batch of 8 or more under auto on an x86 CPU, where oneDNN is; CPU dtypes other than
 float32/float64), a layer runs on PyTorch's own fused op (torch.lstm, torch.gru,
 torch.rnn_tanh/relu: cuDNN on CUDA), packed by `lengths`. The step-by-step loops below are the
 test oracles, and serve the empty cases those ops refuse.
@@ -27,11 +27,11 @@ KERNEL_DEVICES = ("cpu", "meta", "cuda")
 # Our CUDA kernels pass their tests on an H200 (.ci/gpu) but run far slower there than PyTorch's
 # own CUDA ops (README, "On a GPU"): `auto` runs PyTorch's own ops on CUDA tensors; `ext` runs ours.
 EXT_ONLY_DEVICES = ("cuda",)
-# PyTorch's fused CPU LSTM is oneDNN's, which on Intel CPUs runs float32 batches of 8 and more faster
-# than ours. Measured on a 2-core Xeon (AVX-512), torch.nn.LSTM's time over ours side by side
-# (README, "On Intel CPUs"; T50, H = I = 128/256/512): batch 8-16 0.75-0.91x forward, 0.78-0.88x
-# forward+backward; batch 1-4 0.80-1.75x, mixed. `auto` leaves those to PyTorch; `ext` runs ours.
-ONEDNN_ON_INTEL = torch.backends.mkldnn.is_available() and cpu_vendor() == "GenuineIntel"
+# PyTorch's fused CPU LSTM is oneDNN's, which runs float32 batches of 8 and more faster than ours on
+# Intel and AMD CPUs alike. torch.nn.LSTM's time over ours side by side, 2 cores (README, "LSTM against
+# oneDNN"; T50, H = I = 128/256/512), batch 8-16: Xeon 0.75-0.91x forward, 0.78-0.88x forward+backward;
+# EPYC 0.64-0.84x, 0.74-0.89x; batch 1-4 mixed on both. `auto` leaves those to PyTorch; `ext` runs ours.
+ONEDNN_LSTM_IS_FASTER = torch.backends.mkldnn.is_available() and cpu_vendor() in ("GenuineIntel", "AuthenticAMD")
 ONEDNN_MIN_BATCH = 8
 _RNN_ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu}
 _PYTORCH_OPS = {"lstm": torch.lstm, "gru": torch.gru, "tanh": torch.rnn_tanh, "relu": torch.rnn_relu}
@@ -91,9 +91,9 @@ def _training(*tensors) -> bool:
 
 
 def lstm_reference_is_faster(x: torch.Tensor) -> bool:
-    """Whether PyTorch's fused LSTM is measured faster than ours for this layer: oneDNN on an Intel CPU, float32,
+    """Whether PyTorch's fused LSTM is measured faster than ours for this layer: oneDNN on an x86 CPU, float32,
     a batch of ONEDNN_MIN_BATCH or more. Not while tracing, where PyTorch's path is a step loop (_pytorch_layer)."""
-    return (ONEDNN_ON_INTEL and x.device.type == "cpu" and x.dtype == torch.float32
+    return (ONEDNN_LSTM_IS_FASTER and x.device.type == "cpu" and x.dtype == torch.float32
             and not torch.compiler.is_compiling() and x.shape[1] >= ONEDNN_MIN_BATCH)
 
 
