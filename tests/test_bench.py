@@ -158,6 +158,9 @@ def test_shapes_file_and_percent_of_a_given_peak(tmp_path):
     assert row["case"] == "B1 H2 Lq16 Lk24 D8 causal"
     assert data["environment"]["peak_gflops"] == 100 and data["environment"]["peak_source"] == "--peak-gflops"
     assert row["pct_peak"] == pytest.approx(row["throughput"])
+    # the page gives PyTorch's share of the same peak too: the same FLOPs over its median time, half ours here
+    row.update(throughput=40.0, pct_peak=40.0, zoo_ms=3.0, torch_ms=6.0)
+    assert "| 40.0 GFLOP/s (40% peak, baseline 20%) |" in report.markdown([data])
     shapes.write_text(json.dumps({"convolution": [[1]]}))
     with pytest.raises(SystemExit, match="unknown op family 'convolution'"):
         cli.main(["bench", "ops", "--shapes", str(shapes), "--no-progress"])
