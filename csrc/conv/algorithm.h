@@ -7,7 +7,7 @@
 namespace zoo::conv {
 
 enum class Algorithm : int {
-  Auto = 0,      // Winograd where there are enough output tiles to pay for its transforms
+  Auto = 0,      // Winograd where there are enough output tiles (and channels) to pay for its transforms
   Direct = 1,    // never Winograd
   Winograd = 2,  // Winograd wherever it applies, however small the conv
 };

@@ -189,7 +189,7 @@ void forward_direct(const Shape& s, const T* x, const at::Tensor& weight, const 
 template <typename T>
 void forward_kernel(const Shape& s, const T* x, const at::Tensor& weight, const T* bias, Activation act, T* y) {
   if (is_depthwise(s)) return depthwise::forward(s, x, weight, bias, act, y);
-  if (use_winograd(s)) return winograd::forward(s, x, weight, bias, act, y);
+  if (use_winograd_forward(s)) return winograd::forward(s, x, weight, bias, act, y);
   if (has_short_rows(s)) return im2col::forward(s, x, weight, bias, act, y);
   with_width_padding(s, x, edge_columns(s) * 8 >= s.out[2], [&](const Shape& shape, const T* input) {
     forward_direct(shape, input, weight, bias, act, y);

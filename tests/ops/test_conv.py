@@ -26,7 +26,7 @@ from zoo.tolerances import tolerance
 from ..conftest import CUDA, DEVICES, assert_compiles_and_exports
 
 # 3x3 stride 1 with at least 16 channels each side: Winograd's algorithm on the CPU (csrc/conv/winograd.h)
-# under conv_algorithm("winograd"), the direct kernels under "auto" (too few tiles). Odd sizes leave
+# under conv_algorithm("winograd"), the direct kernels under "auto" (too few tiles or channels). Odd sizes leave
 # partial 2x2 tiles; paddings 0 to 2; a 1x3x3 kernel treats depth as batch.
 WINOGRAD_CASES = [
     ((2, 16, 9, 11), (20, 16, 3, 3), dict(padding=1)),
@@ -191,16 +191,24 @@ def test_gradcheck_float64_winograd(act):
 
 
 def test_conv_algorithm_picks_the_kernel():
-    """'auto' gives Winograd's results bit for bit on a conv with many tiles, the direct kernel's on one with few."""
-    for size, auto_is in [(24, "winograd"), (6, "direct")]:  # 144 and 9 output tiles of 2x2
-        x, w, b = _inputs((1, 16, size, size), (16, 16, 3, 3), 16, torch.float32, "cpu")
-        results = {}
+    """'auto' gives Winograd's results bit for bit on a conv with many tiles, the direct kernel's on one with
+    few; with fewer than 32 channels a side, the direct kernel's forward but Winograd's input gradient."""
+    # 144 and 9 output tiles of 2x2: (channels, size, forward under auto, input gradient under auto)
+    for channels, size, forward_is, grad_is in [(32, 24, "winograd", "winograd"), (32, 6, "direct", "direct"),
+                                                (16, 24, "direct", "winograd")]:
+        x, w, b = _inputs((1, channels, size, size), (channels, channels, 3, 3), channels, torch.float32, "cpu")
+        outputs, grads = {}, {}
         with backend("ext"):
             for name in CONV_ALGORITHMS:
                 with conv_algorithm(name):
-                    results[name] = conv(x, w, b, padding=1)
-        assert not torch.equal(results["direct"], results["winograd"])
-        assert torch.equal(results["auto"], results[auto_is]), size
+                    x_grad = x.detach().requires_grad_()
+                    outputs[name] = conv(x_grad, w, b, padding=1)
+                    outputs[name].backward(torch.ones_like(outputs[name]))
+                    grads[name] = x_grad.grad
+        assert not torch.equal(outputs["direct"], outputs["winograd"])
+        assert not torch.equal(grads["direct"], grads["winograd"])
+        assert torch.equal(outputs["auto"], outputs[forward_is]), (channels, size)
+        assert torch.equal(grads["auto"], grads[grad_is]), (channels, size)
     with pytest.raises(ValueError, match="'name'"):
         with conv_algorithm("fft"):
             pass
