@@ -32,6 +32,28 @@ constexpr int kMaxTileRows = 12;
 constexpr int kMaxTileRows = kTileRows;
 #endif
 
+// MR rows of accumulators, two vectors each, as nested structs rather than an array: GCC
+// splits a struct into its fields, which then stay in registers, but keeps an array of this many
+// vectors in memory, a store and a load of every accumulator around each call (7-8% more time in
+// a causal attention forward's tiles on an AMD EPYC).
+template <typename Vec, int MR>
+struct TileRows {
+  Vec lo, hi;
+  TileRows<Vec, MR - 1> rest;
+
+  template <int I>
+  C10_ALWAYS_INLINE TileRows<Vec, MR - I>& row() {
+    if constexpr (I == 0) {
+      return *this;
+    } else {
+      return rest.template row<I - 1>();
+    }
+  }
+};
+
+template <typename Vec>
+struct TileRows<Vec, 0> {};
+
 // An MR-row (MR <= kMaxTileRows) by up-to-two-vector tile of C held in registers: madd
 // adds A (MR x K) * B (K x n_cols, row-major, row stride ldb) and may be called
 // several times (a convolution sums its filter taps) before one store.
@@ -42,13 +64,14 @@ template <typename T, int MR>
 struct Tile {
   static_assert(MR >= 1 && MR <= kMaxTileRows);
   using Vec = Vectorized<T>;
+  using Rows = TileRows<Vec, MR>;
   static constexpr int64_t V = Vec::size();
   static constexpr auto kRows = std::make_integer_sequence<int, MR>{};
   int64_t n0, n1;  // columns in the first and second vector
-  Vec c[MR][2];
+  Rows c;
 
   explicit Tile(int64_t n_cols) : n0(std::min<int64_t>(n_cols, V)), n1(n_cols - n0) {
-    for_rows([&](auto i) { c[i][0] = c[i][1] = Vec(T(0)); });
+    for_rows([&](auto i) { row(c, i).lo = row(c, i).hi = Vec(T(0)); });
   }
 
   // f(std::integral_constant<int, i>{}) for every row i: the accumulators are indexed by
@@ -61,23 +84,29 @@ struct Tile {
     }(kRows);
   }
 
+  // Row i (a std::integral_constant) of the accumulators.
+  template <typename I>
+  static C10_ALWAYS_INLINE auto& row(Rows& rows, I) {
+    return rows.template row<I::value>();
+  }
+
   C10_ALWAYS_INLINE void madd(int64_t K, const T* A, int64_t a_m, int64_t a_k, const T* B, int64_t ldb) {
     // Locals, not members, in the loop: A and B may alias members as far as the
     // compiler knows, which would keep every accumulator in memory.
-    Vec r[MR][2];
-    for_rows([&](auto i) { r[i][0] = c[i][0], r[i][1] = c[i][1]; });
+    Rows r = c;
     auto step = [&](int64_t k, const Vec& b0, const Vec& b1) C10_ALWAYS_INLINE_ATTRIBUTE {
       const T* a = A + k * a_k;
       for_rows([&](auto i) C10_ALWAYS_INLINE_ATTRIBUTE {
         const Vec x(a[i * a_m]);
-        r[i][0] = at::vec::fmadd(x, b0, r[i][0]), r[i][1] = at::vec::fmadd(x, b1, r[i][1]);
+        auto& acc = row(r, i);
+        acc.lo = at::vec::fmadd(x, b0, acc.lo), acc.hi = at::vec::fmadd(x, b1, acc.hi);
       });
     };
     // One vector's columns alone (16-channel convs): only the first column's FMAs, not a
     // second set against zeros that would halve the tile's speed.
     auto step_one = [&](int64_t k, const Vec& b0) C10_ALWAYS_INLINE_ATTRIBUTE {
       const T* a = A + k * a_k;
-      for_rows([&](auto i) C10_ALWAYS_INLINE_ATTRIBUTE { r[i][0] = at::vec::fmadd(Vec(a[i * a_m]), b0, r[i][0]); });
+      for_rows([&](auto i) C10_ALWAYS_INLINE_ATTRIBUTE { row(r, i).lo = at::vec::fmadd(Vec(a[i * a_m]), b0, row(r, i).lo); });
     };
     if (n1 == V) {  // full tile: the hot path
       for (int64_t k = 0; k < K; ++k) step(k, Vec::loadu(B + k * ldb), Vec::loadu(B + k * ldb + V));
@@ -90,19 +119,19 @@ struct Tile {
         step(k, Vec::loadu(B + k * ldb, n0), n1 > 0 ? Vec::loadu(B + k * ldb + V, n1) : Vec(T(0)));
       }
     }
-    for_rows([&](auto i) { c[i][0] = r[i][0], c[i][1] = r[i][1]; });
+    c = r;
   }
 
   // C (=|+=) the tile; C's rows are ldc apart.
-  C10_ALWAYS_INLINE void store(T* C, int64_t ldc, bool accumulate) const {
+  C10_ALWAYS_INLINE void store(T* C, int64_t ldc, bool accumulate) {
     for_rows([&](auto i) C10_ALWAYS_INLINE_ATTRIBUTE {
-      T* row = C + i * ldc;
-      Vec lo = c[i][0], hi = c[i][1];
-      if (accumulate) lo = lo + Vec::loadu(row, n0);
-      lo.store(row, n0);
+      T* out = C + i * ldc;
+      Vec lo = row(c, i).lo, hi = row(c, i).hi;
+      if (accumulate) lo = lo + Vec::loadu(out, n0);
+      lo.store(out, n0);
       if (n1 > 0) {
-        if (accumulate) hi = hi + Vec::loadu(row + V, n1);
-        hi.store(row + V, n1);
+        if (accumulate) hi = hi + Vec::loadu(out + V, n1);
+        hi.store(out + V, n1);
       }
     });
   }
