@@ -40,8 +40,9 @@ def conv_algorithm(name: str) -> Iterator[None]:
     """The CPU kernels' algorithm for 3x3 and 3x3x3 stride-1 convs inside the block, process-wide.
 
     'auto' (the default) runs Winograd's (csrc/conv/winograd.h) where a conv has enough output
-    tiles to repay its transforms (and, for a 2-D forward, 32 channels a side), 'direct' never does (results then match the direct kernels
-    bitwise), 'winograd' does wherever it applies, however small the conv.
+    tiles to repay its transforms (and, for a 2-D forward, 32 channels a side), 'direct' never
+    does (results then match the direct kernels bitwise), 'winograd' does wherever it applies,
+    however small the conv.
     """
     if name not in CONV_ALGORITHMS:
         raise ValueError(f"argument 'name' must be one of {', '.join(CONV_ALGORITHMS)}; got {name!r}")

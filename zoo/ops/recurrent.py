@@ -30,7 +30,7 @@ EXT_ONLY_DEVICES = ("cuda",)
 # PyTorch's fused CPU LSTM is oneDNN's, which runs float32 batches of 8 and more faster than ours on
 # Intel and AMD CPUs alike. torch.nn.LSTM's time over ours side by side, 2 cores (README, "LSTM against
 # oneDNN"; T50, H = I = 128/256/512), batch 8-16: Xeon 0.75-0.91x forward, 0.78-0.88x forward+backward;
-# EPYC 0.64-0.84x, 0.74-0.89x; batch 1-4 mixed on both. `auto` leaves those to PyTorch; `ext` runs ours.
+# EPYC 0.64-0.86x, 0.74-0.95x (two runs); batch 1-4 mixed on both. `auto` leaves those to PyTorch; `ext` runs ours.
 ONEDNN_LSTM_IS_FASTER = torch.backends.mkldnn.is_available() and cpu_vendor() in ("GenuineIntel", "AuthenticAMD")
 ONEDNN_MIN_BATCH = 8
 _RNN_ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu}
