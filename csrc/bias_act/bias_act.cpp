@@ -20,15 +20,12 @@ namespace {
 using at::vec::Vectorized;
 
 constexpr int64_t kGrainElements = 32768;
+constexpr int64_t kPieceElements = 4096;  // a multiple of every vector length
 
-int64_t row_grain(int64_t row_length) {
-  return std::max<int64_t>(1, kGrainElements / std::max<int64_t>(1, row_length));
-}
-
-// Applies f(z, i) to z = x[i] + bias_i over one contiguous row of n elements and
-// writes out[i]. The bias is either one value for the whole row (bias_step 0)
-// or one value per element (bias_step 1), matching the two ways a row can lie
-// in the (outer, channels, inner) view.
+// Applies f(z, i) to z = x[i] + bias_i over n contiguous elements and writes
+// out[i]. The bias is either one value for all of them (bias_step 0) or one
+// value per element (bias_step 1), matching the two ways a row can lie in the
+// (outer, channels, inner) view.
 template <typename scalar_t, typename VecF, typename ScalarF>
 void map_row(int64_t n, const scalar_t* x, const scalar_t* bias, int bias_step,
              scalar_t* out, VecF vec_f, ScalarF scalar_f) {
@@ -50,20 +47,34 @@ void map_row(int64_t n, const scalar_t* x, const scalar_t* bias, int bias_step,
   }
 }
 
-// Runs map_row over every row of the (outer, channels, inner) view.
+// Runs row_f(start, n, bias_offset, bias_step) over every row of the
+// (outer, channels, inner) view, in pieces of at most kPieceElements, so a
+// tensor of few long rows (one, without a bias) spreads over all threads too.
+// A piece starts a whole number of vectors into its row, so every element takes
+// the vector or the scalar path as it would in one pass: the values do not
+// depend on the thread count.
 // inner == 1: a row is one outer index and spans all channels (bias per element).
 // inner > 1:  a row is one (outer, channel) pair (one bias value for the row).
-template <typename scalar_t, typename RowF>
+template <typename RowF>
 void for_each_row(const Layout& l, RowF row_f) {
-  if (l.inner == 1) {
-    at::parallel_for(0, l.outer, row_grain(l.channels), [&](int64_t begin, int64_t end) {
-      for (int64_t r = begin; r < end; ++r) row_f(r * l.channels, l.channels, 0, 1);
-    });
-  } else {
-    at::parallel_for(0, l.outer * l.channels, row_grain(l.inner), [&](int64_t begin, int64_t end) {
-      for (int64_t r = begin; r < end; ++r) row_f(r * l.inner, l.inner, r % l.channels, 0);
-    });
-  }
+  const int64_t numel = l.outer * l.channels * l.inner;
+  if (numel == 0) return;
+  const bool bias_per_element = l.inner == 1;
+  const int64_t row_length = bias_per_element ? l.channels : l.inner;
+  const int64_t piece = std::min(row_length, kPieceElements);
+  const int64_t pieces_per_row = (row_length + piece - 1) / piece;
+  const int64_t pieces = numel / row_length * pieces_per_row;
+  at::parallel_for(0, pieces, std::max<int64_t>(1, kGrainElements / piece), [&](int64_t begin, int64_t end) {
+    for (int64_t p = begin; p < end; ++p) {
+      const int64_t row = p / pieces_per_row, offset = p % pieces_per_row * piece;
+      const int64_t start = row * row_length + offset, n = std::min(piece, row_length - offset);
+      if (bias_per_element) {
+        row_f(start, n, offset, 1);
+      } else {
+        row_f(start, n, row % l.channels, 0);
+      }
+    }
+  });
 }
 
 at::Tensor bias_act_cpu(const at::Tensor& x, const std::optional<at::Tensor>& bias,
@@ -78,7 +89,7 @@ at::Tensor bias_act_cpu(const at::Tensor& x, const std::optional<at::Tensor>& bi
     scalar_t* yp = y.mutable_data_ptr<scalar_t>();
     dispatch_activation(l.act, [&](auto a) {
       constexpr Activation A = decltype(a)::value;
-      for_each_row<scalar_t>(l, [&](int64_t start, int64_t n, int64_t b_off, int b_step) {
+      for_each_row(l, [&](int64_t start, int64_t n, int64_t b_off, int b_step) {
         map_row<scalar_t>(
             n, xp + start, bp == nullptr ? nullptr : bp + b_off, b_step, yp + start,
             [](auto z, int64_t) { return forward<A>(z); },
@@ -157,7 +168,7 @@ std::tuple<at::Tensor, at::Tensor> bias_act_backward_cpu(
     scalar_t* gxp = gx.mutable_data_ptr<scalar_t>();
     dispatch_activation(l.act, [&](auto a) {
       constexpr Activation A = decltype(a)::value;
-      for_each_row<scalar_t>(l, [&](int64_t start, int64_t n, int64_t b_off, int b_step) {
+      for_each_row(l, [&](int64_t start, int64_t n, int64_t b_off, int b_step) {
         const scalar_t* g = gp + start;
         map_row<scalar_t>(
             n, xp + start, bp == nullptr ? nullptr : bp + b_off, b_step, gxp + start,

@@ -14,6 +14,8 @@
 
 #if !defined(__CUDACC__)
 #include <ATen/cpu/vec/vec.h>
+
+#include "common/fast_math.h"
 #endif
 
 #include "common/checks.h"
@@ -63,9 +65,9 @@ C10_HOST_DEVICE inline T vstep(T x) { return x > T(0) ? T(1) : T(0); }
 
 #if !defined(__CUDACC__)
 template <typename T>
-inline at::vec::Vectorized<T> vexp(at::vec::Vectorized<T> x) { return x.exp(); }
+inline at::vec::Vectorized<T> vexp(at::vec::Vectorized<T> x) { return zoo::fast_exp(x); }
 template <typename T>
-inline at::vec::Vectorized<T> verf(at::vec::Vectorized<T> x) { return x.erf(); }
+inline at::vec::Vectorized<T> verf(at::vec::Vectorized<T> x) { return zoo::fast_erf(x); }
 template <typename T>
 inline at::vec::Vectorized<T> vtanh(at::vec::Vectorized<T> x) { return x.tanh(); }
 template <typename T>

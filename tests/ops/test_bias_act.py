@@ -159,6 +159,31 @@ def test_layer_rejects_unknown_activation():
         LinearAct(2, 2, activation="swish")
 
 
+@pytest.mark.parametrize("shape, dim, with_bias", [((3, 50001), -1, True), ((2, 3, 40003), 1, True), ((100003,), 0, False)])
+def test_threads_cut_long_rows_anywhere_and_agree_with_one_thread(shape, dim, with_bias):
+    """Rows longer than a thread's share (bias per element, per row, and none: one row): three
+    threads start mid-row, and give one thread's values bit for bit, within tolerance of float64."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(shape, generator=g)
+    bias = torch.randn(shape[dim], generator=g) if with_bias else None
+    grad = torch.randn(shape, generator=g)
+    threads = torch.get_num_threads()
+    results = {}
+    try:
+        for n in (1, 3):
+            torch.set_num_threads(n)
+            with backend("ext"):
+                results[n] = _run(bias_act, x, bias, "gelu", dim, grad)
+    finally:
+        torch.set_num_threads(threads)
+    for one, three in zip(results[1], results[3]):
+        torch.testing.assert_close(three, one, rtol=0, atol=0)
+    oracle = _run(bias_act_reference, x.double(), None if bias is None else bias.double(), "gelu", dim, grad.double())
+    atol, rtol = tolerance(torch.float32)
+    torch.testing.assert_close(results[3][0].double(), oracle[0], atol=atol, rtol=rtol)
+    torch.testing.assert_close(results[3][1].double(), oracle[1], atol=atol, rtol=rtol)
+
+
 def test_ops_table_lists_every_op_with_its_reference():
     assert zoo.ops.OPS["bias_act"] == (bias_act, bias_act_reference)
 
