@@ -72,6 +72,17 @@ def test_a_crashing_case_is_an_error_row():
     assert line.startswith("| bias_act: tiny |") and "in detail" not in page  # one line: the table stays a table
 
 
+def test_cpu_model_names_the_cpu_family(tmp_path, monkeypatch):
+    """Two AMD CPUs both called "AMD EPYC" are told apart by their family (Zen 4: 25, Zen 5: 26)."""
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 26\nmodel name\t: AMD EPYC\n")
+    real_path = report.Path
+    monkeypatch.setattr(report, "Path", lambda p: real_path(cpuinfo) if p == "/proc/cpuinfo" else real_path(p))
+    assert report._cpu_model() == "AMD EPYC, CPU family 26"
+    cpuinfo.write_text("model name\t: Some CPU\n")
+    assert report._cpu_model() == "Some CPU"
+
+
 def test_outputs_json_markdown_png_and_compare(tmp_path, capsys):
     out = tmp_path / "run.json"
     code = cli.main(["bench", "ops", "--quick", "--rounds", "1", "--threads", "1", "--direction", "fwd", "--op", "bias_act",
