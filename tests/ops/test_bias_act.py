@@ -160,9 +160,9 @@ def test_layer_rejects_unknown_activation():
 
 
 @pytest.mark.parametrize("shape, dim, with_bias", [((3, 50001), -1, True), ((2, 3, 40003), 1, True), ((100003,), 0, False)])
-def test_threads_cut_long_rows_anywhere_and_agree_with_one_thread(shape, dim, with_bias):
+def test_threads_split_long_rows_and_agree_with_one_thread(shape, dim, with_bias):
     """Rows longer than a thread's share (bias per element, per row, and none: one row): three
-    threads start mid-row, and give one thread's values bit for bit, within tolerance of float64."""
+    threads take pieces of rows, and give one thread's values bit for bit, within tolerance of float64."""
     g = torch.Generator().manual_seed(0)
     x = torch.randn(shape, generator=g)
     bias = torch.randn(shape[dim], generator=g) if with_bias else None
