@@ -16,6 +16,7 @@ from zoo.bench import recurrent as recurrent_cases
 from zoo.bench import memory, report, runner
 from zoo.bench.cli import add_bench_parser  # noqa: F401  (the CLI wiring imports cleanly)
 from zoo import cli
+from zoo.ops.backend import cpuinfo
 
 TINY = dataclasses.replace(bias_act_cases._case((4, 8, 5), 1, "gelu"), name="tiny")
 
@@ -74,13 +75,16 @@ def test_a_crashing_case_is_an_error_row():
 
 def test_cpu_model_names_the_cpu_family(tmp_path, monkeypatch):
     """Two AMD CPUs both called "AMD EPYC" are told apart by their family (Zen 4: 25, Zen 5: 26)."""
-    cpuinfo = tmp_path / "cpuinfo"
-    cpuinfo.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 26\nmodel name\t: AMD EPYC\n")
-    real_path = report.Path
-    monkeypatch.setattr(report, "Path", lambda p: real_path(cpuinfo) if p == "/proc/cpuinfo" else real_path(p))
+    path = tmp_path / "cpuinfo"
+    processor = "processor\t: {}\nvendor_id\t: AuthenticAMD\ncpu family\t: {}\nmodel name\t: AMD EPYC\n"
+    path.write_text(processor.format(0, 26) + "\n" + processor.format(1, 25))
+    fields = cpuinfo(str(path))
+    assert fields["vendor_id"] == "AuthenticAMD" and fields["cpu family"] == "26"  # the first processor's
+    monkeypatch.setattr(report, "cpuinfo", lambda: fields)
     assert report._cpu_model() == "AMD EPYC, CPU family 26"
-    cpuinfo.write_text("model name\t: Some CPU\n")
+    monkeypatch.setattr(report, "cpuinfo", lambda: {"model name": "Some CPU"})
     assert report._cpu_model() == "Some CPU"
+    assert cpuinfo(str(tmp_path / "missing")) == {}
 
 
 def test_outputs_json_markdown_png_and_compare(tmp_path, capsys):

@@ -14,6 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 import zoo
+from zoo.ops.backend import cpuinfo
 
 ROW_KEY = ("kind", "family", "case", "device", "dtype", "direction")
 
@@ -27,11 +28,7 @@ def wide_console() -> Console:
 def _cpu_model() -> str:
     """The model name with the CPU family: these VMs name every AMD CPU just "AMD EPYC", and the
     family tells Zen 4 (25) from Zen 5 (26), whose AVX-512 runs at twice the width."""
-    try:
-        fields = dict(line.split(":", 1) for line in Path("/proc/cpuinfo").read_text().splitlines() if ":" in line)
-    except OSError:
-        fields = {}
-    fields = {key.strip(): value.strip() for key, value in fields.items()}
+    fields = cpuinfo()
     if "model name" not in fields:
         return platform.processor() or platform.machine()
     family = fields.get("cpu family")

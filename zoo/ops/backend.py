@@ -98,14 +98,22 @@ def use_kernel(x: torch.Tensor, *, op: str, kernel_devices: tuple[str, ...],
 
 
 @functools.cache
-def cpu_vendor() -> str:
-    """The CPU's vendor id as /proc/cpuinfo gives it ('GenuineIntel', 'AuthenticAMD'), '' where unknown:
-    PyTorch's CPU GEMM is MKL, whose fastest code runs on Intel's CPUs only."""
+def cpuinfo(path: str = "/proc/cpuinfo") -> dict[str, str]:
+    """The first processor's fields in /proc/cpuinfo ('vendor_id', 'cpu family', 'model name', ...),
+    {} where there is no such file."""
     try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            return next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("vendor_id")), "")
+        with open(path) as file:
+            first_processor = file.read().split("\n\n", 1)[0]
     except OSError:
-        return ""
+        return {}
+    fields = (line.partition(":") for line in first_processor.splitlines())
+    return {key.strip(): value.strip() for key, colon, value in fields if colon}
+
+
+def cpu_vendor() -> str:
+    """The CPU's vendor id ('GenuineIntel', 'AuthenticAMD'), '' where unknown: PyTorch's CPU GEMM is
+    MKL, whose fastest code runs on Intel's CPUs only."""
+    return cpuinfo().get("vendor_id", "")
 
 
 def wants_grad(*tensors: torch.Tensor | None) -> bool:
