@@ -93,6 +93,26 @@ void logits_row(T* row, int64_t bk, T scale, const Mask& mask, int64_t b, int64_
   }
 }
 
+// row[j] = exp(row[j] - max) for j < n, returning their sum: one pass over the row, not two.
+template <typename T>
+T exp_and_sum(T* row, int64_t n, T max) {
+  using Vec = Vectorized<T>;
+  constexpr int64_t V = Vec::size();
+  Vec sum(T(0));
+  int64_t j = 0;
+  for (; j + V <= n; j += V) {
+    const Vec e = (Vec::loadu(row + j) - Vec(max)).exp_u20();
+    e.store(row + j);
+    sum = sum + e;
+  }
+  if (j < n) {  // the lanes past n must add nothing
+    const Vec e = Vec::set(Vec(T(0)), (Vec::loadu(row + j, n - j) - Vec(max)).exp_u20(), n - j);
+    e.store(row + j, n - j);
+    sum = sum + e;
+  }
+  return at::vec::vec_reduce_all<T>([](Vec& x, Vec& y) { return x + y; }, sum);
+}
+
 // A (B, H, L, E) tensor read or written in place: E contiguous, the other dims at any
 // stride, so q, k and v can be views into one fused qkv projection and the output
 // can be laid out (B, L, H, E), ready for the output projection, with no copies.
@@ -208,11 +228,12 @@ void attend_query_tile(const Shape& s, Rows<const T> q, const KeyValueHead<T>& k
         std::fill(row, row + bk, T(0));
         continue;
       }
-      at::vec::map([m_new](Vec x) { return (x - Vec(m_new)).exp_u20(); }, row, row, bk);
       const T alpha = std::exp(t.m[i] - m_new);  // 0 when m[i] is -inf
-      t.l[i] = t.l[i] * alpha + at::vec::reduce_all<T>([](Vec& x, Vec& y) { return x + y; }, row, bk);
-      T* acc_row = t.acc.data() + i * s.Dv;
-      at::vec::map([alpha](Vec x) { return x * Vec(alpha); }, acc_row, acc_row, s.Dv);
+      t.l[i] = t.l[i] * alpha + exp_and_sum(row, bk, m_new);
+      if (alpha != T(1)) {  // the running max moved
+        T* acc_row = t.acc.data() + i * s.Dv;
+        at::vec::map([alpha](Vec x) { return x * Vec(alpha); }, acc_row, acc_row, s.Dv);
+      }
       t.m[i] = m_new;
     }
     kv.add_values(bq, j0, bk, t.S.data(), t.acc.data());

@@ -16,6 +16,8 @@
 #include <utility>
 #include <vector>
 
+#include <unistd.h>
+
 #include "common/huge_pages.h"
 
 namespace zoo {
@@ -24,7 +26,7 @@ using at::vec::Vectorized;
 
 // The rows of a register tile: 2 x 6 accumulators, a broadcast and two B vectors fit AVX2's 16
 // registers. With AVX-512's 32 registers, kMaxTileRows = 12 fit, which load B half as often per
-// FMA: matmul takes them where that is faster (tall_tiles_are_faster).
+// FMA: matmul and gemm_block take them where that is faster (tall_tiles_are_faster).
 constexpr int kTileRows = 6;
 #if defined(CPU_CAPABILITY_AVX512)
 constexpr int kMaxTileRows = 12;
@@ -169,15 +171,38 @@ void for_each_row_tile(int64_t M, F&& f) {
   if (M > m + first) f(m + first, M - m - first);
 }
 
+// Whether register tiles take kMaxTileRows rather than kTileRows rows. The taller
+// tile loads B half as often per FMA: 1-9% faster on a Xeon (AVX-512), but 6-13% slower on an
+// AMD EPYC (Zen 4, whose AVX-512 runs as two 256-bit halves), timed on linear's 256-1024-row
+// products; so the CPU's vendor decides, at run time.
+inline bool tall_tiles_are_faster() {
+#if defined(__GNUC__) && defined(__x86_64__)
+  static const bool intel = __builtin_cpu_is("intel");
+  return kMaxTileRows > kTileRows && intel;
+#else
+  return false;
+#endif
+}
+
 // One block of at most panel-width columns, a row tile (of at most MR rows) at a time.
-template <typename T, int MR = kTileRows>
-void gemm_block(int64_t M, int64_t n_cols, int64_t K, const T* A, int64_t a_m, int64_t a_k, const T* B, int64_t ldb,
-                T* C, int64_t ldc, bool accumulate) {
+template <typename T, int MR>
+void gemm_block_rows(int64_t M, int64_t n_cols, int64_t K, const T* A, int64_t a_m, int64_t a_k, const T* B,
+                     int64_t ldb, T* C, int64_t ldc, bool accumulate) {
   for_each_row_tile<MR>(M, [&](int64_t m, int64_t rows) {
     with_tile_rows<MR>(rows, [&](auto mr) {
       gemm_tile<T, mr>(n_cols, K, A + m * a_m, a_m, a_k, B, ldb, C + m * ldc, ldc, accumulate);
     });
   });
+}
+
+// gemm_block_rows with the register tile height that is faster on this CPU.
+template <typename T>
+void gemm_block(int64_t M, int64_t n_cols, int64_t K, const T* A, int64_t a_m, int64_t a_k, const T* B, int64_t ldb,
+                T* C, int64_t ldc, bool accumulate) {
+  if (tall_tiles_are_faster()) {
+    return gemm_block_rows<T, kMaxTileRows>(M, n_cols, K, A, a_m, a_k, B, ldb, C, ldc, accumulate);
+  }
+  gemm_block_rows<T, kTileRows>(M, n_cols, K, A, a_m, a_k, B, ldb, C, ldc, accumulate);
 }
 
 // C (M x N) = or += A (M x K) * B (K x N); see gemm_tile for the operand layouts.
@@ -263,10 +288,25 @@ void pack_row_block(int64_t m0, int64_t m1, int64_t k0, int64_t depth, const T* 
   }
 }
 
+// Bytes of packed B that matmul multiplies every row block by before moving on. With
+// several row blocks, half this core's L2, so the group stays in L2 while each block of A
+// passes over it: groups of 4 MiB, streamed from L3 once per row block, were 10-15%
+// slower on a Xeon with 2 MiB of L2 (1024x768x3072 on one thread: 97-122 -> 110-135
+// GFLOP/s). One row block reads B once whatever the group, and smaller groups would only
+// add parallel_for calls (8-row backward products: 1.6 -> 2.2 ms), so it takes 4 MiB, which
+// keeps the packing buffer small however wide or deep B is.
+inline int64_t packed_group_bytes(int64_t row_blocks) {
+  static constexpr int64_t kMaxBytes = int64_t(4) << 20;
+  static const int64_t l2_share = [] {
+    const long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+    return l2 > 0 ? std::clamp<int64_t>(l2 / 2, int64_t(256) << 10, kMaxBytes) : int64_t(1) << 20;
+  }();
+  return row_blocks > 1 ? l2_share : kMaxBytes;
+}
+
 // C (M x N, row stride ldc) = A (M x K) * B (K x N), A and B strided as in
 // gemm_tile and pack_panels, for products too large for one thread. K is taken a
-// chunk at a time, and within it B a group of panels at a time (about 4 MiB, so a
-// group stays in L3 and the packing buffer stays small however wide or deep B is):
+// chunk at a time, and within it B a group of panels at a time (packed_group_bytes):
 // the group is packed in parallel, then its (row block, panel) pieces run in
 // parallel, row-block-major. A thread takes its pieces a run at a time, the run
 // sharing one row block: it walks the chunk in depth blocks and multiplies each
@@ -281,15 +321,14 @@ void matmul_tiles(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_m, int6
   constexpr int64_t NR = panel_width<T>();
   constexpr int64_t kRowBlock = 96;     // rows per piece: 8 or 16 register tiles
   constexpr int64_t kDepthBlock = 256;  // 32 KiB of a float panel; as fast as unblocked within 10%
-  constexpr int64_t kChunkDepth = 4 * kDepthBlock;  // a group then spans 1024 float columns
-  constexpr int64_t kGroupBytes = int64_t(4) << 20;
+  constexpr int64_t kChunkDepth = 4 * kDepthBlock;  // 128 KiB per float panel
   const bool pack_a = a_k != 1;
   const int64_t panel_size = std::clamp<int64_t>(K, 1, kChunkDepth) * NR;
   const int64_t panels = (N + NR - 1) / NR, row_blocks = (M + kRowBlock - 1) / kRowBlock;
   // rows split evenly over the blocks (a multiple of MR each): 128 rows as 96 + 32 would leave one thread a third of the work
   const int64_t row_block = ((M + row_blocks - 1) / std::max<int64_t>(row_blocks, 1) + MR - 1) / MR * MR;
   // at least a panel per thread: a deep B (a backward's grad_x over a 50k vocabulary) must not serialize
-  const int64_t group = std::clamp<int64_t>(kGroupBytes / (panel_size * int64_t(sizeof(T))),
+  const int64_t group = std::clamp<int64_t>(packed_group_bytes(row_blocks) / (panel_size * int64_t(sizeof(T))),
                                             std::min<int64_t>(panels, at::get_num_threads()), std::max<int64_t>(panels, 1));
   std::unique_ptr<T[]> packed(new T[group * panel_size]);  // every element is written by pack_panel
   for (int64_t kc = 0; kc < K || kc == 0; kc += kChunkDepth) {  // K = 0 still stores zeros
@@ -314,8 +353,8 @@ void matmul_tiles(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_m, int6
               const T* panel = packed.get() + (n0 / NR - g0) * panel_size + (k0 - kc) * NR;
               for (int64_t m = m0; m < m1; m += MR) {
                 const T* a = pack_a ? a_block.get() + (m - m0) * depth : A + m * a_m + k0 * a_k;
-                gemm_block<T, MR>(std::min<int64_t>(MR, m1 - m), cols, depth, a, pack_a ? 1 : a_m, pack_a ? MR : a_k, panel,
-                           NR, C + m * ldc + n0, ldc, k0 > 0);
+                gemm_block_rows<T, MR>(std::min<int64_t>(MR, m1 - m), cols, depth, a, pack_a ? 1 : a_m,
+                                       pack_a ? MR : a_k, panel, NR, C + m * ldc + n0, ldc, k0 > 0);
               }
               if (k0 + kDepthBlock >= K) epilogue(C + m0 * ldc + n0, m1 - m0, n0, cols);
             }
@@ -325,19 +364,6 @@ void matmul_tiles(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_m, int6
       });
     }
   }
-}
-
-// Whether matmul's register tiles take kMaxTileRows rather than kTileRows rows. The taller
-// tile loads B half as often per FMA: 1-9% faster on a Xeon (AVX-512), but 6-13% slower on an
-// AMD EPYC (Zen 4, whose AVX-512 runs as two 256-bit halves), timed on linear's 256-1024-row
-// products; so the CPU's vendor decides, at run time.
-inline bool tall_tiles_are_faster() {
-#if defined(__GNUC__) && defined(__x86_64__)
-  static const bool intel = __builtin_cpu_is("intel");
-  return kMaxTileRows > kTileRows && intel;
-#else
-  return false;
-#endif
 }
 
 template <typename T, typename Epilogue>
