@@ -74,14 +74,16 @@ def test_a_crashing_case_is_an_error_row():
 
 
 def test_cpu_model_names_the_cpu_family(tmp_path, monkeypatch):
-    """Two AMD CPUs both called "AMD EPYC" are told apart by their family (Zen 4: 25, Zen 5: 26)."""
+    """AMD CPUs all called "AMD EPYC" are told apart by family and model (Zen 3: 25 1, Zen 5: 26 2)."""
     path = tmp_path / "cpuinfo"
-    processor = "processor\t: {}\nvendor_id\t: AuthenticAMD\ncpu family\t: {}\nmodel name\t: AMD EPYC\n"
-    path.write_text(processor.format(0, 26) + "\n" + processor.format(1, 25))
+    processor = "processor\t: {}\nvendor_id\t: AuthenticAMD\ncpu family\t: {}\nmodel\t\t: {}\nmodel name\t: AMD EPYC\n"
+    path.write_text(processor.format(0, 26, 2) + "\n" + processor.format(1, 25, 1))
     fields = cpuinfo(str(path))
     assert fields["vendor_id"] == "AuthenticAMD" and fields["cpu family"] == "26"  # the first processor's
     monkeypatch.setattr(report, "cpuinfo", lambda: fields)
-    assert report._cpu_model() == "AMD EPYC, CPU family 26"
+    assert report._cpu_model() == "AMD EPYC, CPU family 26 model 2"
+    monkeypatch.setattr(report, "cpuinfo", lambda: {"model name": "AMD EPYC", "cpu family": "25"})
+    assert report._cpu_model() == "AMD EPYC, CPU family 25"
     monkeypatch.setattr(report, "cpuinfo", lambda: {"model name": "Some CPU"})
     assert report._cpu_model() == "Some CPU"
     assert cpuinfo(str(tmp_path / "missing")) == {}

@@ -232,9 +232,16 @@ void pack_panel(int64_t p, int64_t K, int64_t N, const T* B, int64_t ldb, int64_
   constexpr int64_t kStep = 16;  // rows per pass: both B's and the panel's lines stay in L1 whatever the strides
   const int64_t cols = std::min(NR, N - p * NR);
   if (b_n == 1) {  // B's rows are the panel's rows: a copy per row
+    using Vec = Vectorized<T>;
     for (int64_t k = 0; k < K; ++k) {
-      std::copy_n(B + k * ldb + p * NR, cols, panel + k * NR);
-      std::fill(panel + k * NR + cols, panel + (k + 1) * NR, T(0));
+      const T* src = B + k * ldb + p * NR;
+      T* dst = panel + k * NR;
+      if (cols == NR) {  // two vector moves, not a memmove call per row
+        Vec::loadu(src).store(dst), Vec::loadu(src + Vec::size()).store(dst + Vec::size());
+      } else {
+        std::copy_n(src, cols, dst);
+        std::fill(dst + cols, dst + NR, T(0));
+      }
     }
     return;
   }
@@ -278,31 +285,42 @@ void gemm_panels(int64_t M, int64_t n0, int64_t n1, int64_t K, const T* A, int64
 template <int MR, typename T>
 void pack_row_block(int64_t m0, int64_t m1, int64_t k0, int64_t depth, const T* A, int64_t a_m, int64_t a_k,
                     T* block) {
-  for (int64_t m = m0; m < m1; m += MR) {
-    const int64_t rows = std::min<int64_t>(MR, m1 - m);
-    T* panel = block + (m - m0) * depth;
-    for (int64_t k = 0; k < depth; ++k) {
-      const T* a = A + m * a_m + (k0 + k) * a_k;
-      for (int64_t r = 0; r < rows; ++r) panel[k * MR + r] = a[r * a_m];
+  // Steps outermost, so A is read one step (a run of the block's rows) at a time. A micro-panel
+  // at a time, every step touched a new line, and with a step stride that is a multiple of
+  // 2 KiB the 256 steps' lines fell into a few L1 sets.
+  for (int64_t k = 0; k < depth; ++k) {
+    const T* a_k_row = A + m0 * a_m + (k0 + k) * a_k;
+    for (int64_t m = m0; m < m1; m += MR) {
+      const T* a = a_k_row + (m - m0) * a_m;
+      T* panel = block + (m - m0) * depth + k * MR;
+      if (a_m == 1 && m + MR <= m1) {
+        for (int r = 0; r < MR; ++r) panel[r] = a[r];  // MR known: a few moves, not a memmove call
+      } else {
+        for (int64_t r = 0; r < std::min<int64_t>(MR, m1 - m); ++r) panel[r] = a[r * a_m];
+      }
     }
   }
 }
 
 // Bytes of packed B that matmul multiplies every row block by before moving on. With
-// several row blocks, half this core's L2, so the group stays in L2 while each block of A
-// passes over it: groups of 4 MiB, streamed from L3 once per row block, were 10-15%
+// several row blocks read in place, half this core's L2, so the group stays in L2 while each
+// block of A passes over it: groups of 4 MiB, streamed from L3 once per row block, were 10-15%
 // slower on a Xeon with 2 MiB of L2 (1024x768x3072 on one thread: 97-122 -> 110-135
 // GFLOP/s). One row block reads B once whatever the group, and smaller groups only add
 // parallel_for calls (an 8-row linear's forward+backward, 768 -> 2304: 1.6 -> 2.2 ms with
 // half-L2 groups there too), so it takes 4 MiB, which keeps the packing buffer small however
-// wide or deep B is.
-inline int64_t packed_group_bytes(int64_t row_blocks) {
+// wide or deep B is. So does an A that is packed (a weight gradient's g^T): each group packs
+// every block of A again, and with groups of half a 512 KiB L2 (an AMD EPYC, Zen 3) that
+// repacking cost more than B from L3 saves: with 4 MiB groups and pack_row_block's row-at-a-time
+// reads, g^T x on 2 threads went 137-152 -> 115-122 ms at 1024 x 12800 by 12800 x 512 (MKL: 82-102)
+// and 147-211 -> 113-134 ms at 3072 x 3200 by 3200 x 768 (MKL: 88-150), old and new run alternately.
+inline int64_t packed_group_bytes(int64_t row_blocks, bool pack_a) {
   static constexpr int64_t kMaxBytes = int64_t(4) << 20;
   static const int64_t l2_share = [] {
     const long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
     return l2 > 0 ? std::clamp<int64_t>(l2 / 2, int64_t(256) << 10, kMaxBytes) : int64_t(1) << 20;
   }();
-  return row_blocks > 1 ? l2_share : kMaxBytes;
+  return row_blocks > 1 && !pack_a ? l2_share : kMaxBytes;
 }
 
 // C (M x N, row stride ldc) = A (M x K) * B (K x N), A and B strided as in
@@ -329,7 +347,7 @@ void matmul_tiles(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_m, int6
   // rows split evenly over the blocks (a multiple of MR each): 128 rows as 96 + 32 would leave one thread a third of the work
   const int64_t row_block = ((M + row_blocks - 1) / std::max<int64_t>(row_blocks, 1) + MR - 1) / MR * MR;
   // at least a panel per thread: a deep B (a backward's grad_x over a 50k vocabulary) must not serialize
-  const int64_t group = std::clamp<int64_t>(packed_group_bytes(row_blocks) / (panel_size * int64_t(sizeof(T))),
+  const int64_t group = std::clamp<int64_t>(packed_group_bytes(row_blocks, pack_a) / (panel_size * int64_t(sizeof(T))),
                                             std::min<int64_t>(panels, at::get_num_threads()), std::max<int64_t>(panels, 1));
   std::unique_ptr<T[]> packed(new T[group * panel_size]);  // every element is written by pack_panel
   for (int64_t kc = 0; kc < K || kc == 0; kc += kChunkDepth) {  // K = 0 still stores zeros

@@ -19,7 +19,8 @@ from ..conftest import CUDA, DEVICES, assert_compiles_and_exports
 # vectors, tiles and panels, depth past one 256-deep block, one row, 3-D input, and the empty cases.
 # The backward's GEMMs read g^T in place (packed per row block); (200, 1100) x 1030 takes them past
 # one 1024-deep chunk of K and one group of panels (half the L2, as there are several row blocks),
-# and (80, 1100) x 600 past one 4 MiB group in float64 (one row block).
+# and (80, 1100) x 600 past one 4 MiB group in float64 (one row block); g^T, packed, takes 4 MiB
+# groups too, and (1100, 600) x 20's weight gradient passes two of them in float64, in two chunks.
 SHAPES = [
     ((1, 1), 1),
     ((1, 200), 37),  # dot path, one row: 1 x 16 tiles, a partial tile of W's rows
@@ -32,6 +33,7 @@ SHAPES = [
     ((1100, 300), 70),
     ((200, 1100), 1030),
     ((80, 1100), 600),
+    ((1100, 600), 20),
     ((0, 8), 4),
     ((5, 0), 3),
     ((4, 6), 0),

@@ -26,13 +26,18 @@ def wide_console() -> Console:
 
 
 def _cpu_model() -> str:
-    """The model name with the CPU family: these VMs name every AMD CPU just "AMD EPYC", and the
-    family tells Zen 4 (25) from Zen 5 (26), whose AVX-512 runs at twice the width."""
+    """The model name with the CPU family and model: these VMs name every AMD CPU just "AMD EPYC",
+    and family 25 is Zen 3 (model 1, AVX2 only) or Zen 4 (model 17, AVX-512 in two halves), 26
+    Zen 5 (AVX-512 at full width)."""
     fields = cpuinfo()
     if "model name" not in fields:
         return platform.processor() or platform.machine()
-    family = fields.get("cpu family")
-    return f"{fields['model name']}, CPU family {family}" if family else fields["model name"]
+    name, family, model = fields["model name"], fields.get("cpu family"), fields.get("model")
+    if family:
+        name += f", CPU family {family}"
+        if model:
+            name += f" model {model}"
+    return name
 
 
 def _git_commit() -> str | None:
