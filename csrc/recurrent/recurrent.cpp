@@ -17,6 +17,7 @@
 
 #include "common/fast_math.h"
 #include "common/gemm.h"
+#include "common/vec_loops.h"
 #include "recurrent/recurrent.h"
 
 namespace zoo::recurrent {
@@ -24,6 +25,7 @@ namespace {
 
 using at::vec::Vectorized;
 
+using zoo::for_vectors;
 using zoo::gemm_panels;
 using zoo::pack_panels;
 using zoo::panel_width;
@@ -39,13 +41,6 @@ Vectorized<T> sigmoid(Vectorized<T> x) {
 template <typename T>
 Vectorized<T> tanh_by_sigmoid(Vectorized<T> x) {
   return Vectorized<T>(T(2)) * sigmoid(x + x) - Vectorized<T>(T(1));
-}
-
-// Calls f(j, count) over [j0, j1) in vector-sized pieces (the last one partial).
-template <typename T, typename F>
-void for_vectors(int64_t j0, int64_t j1, F f) {
-  constexpr int64_t V = Vectorized<T>::size();
-  for (int64_t j = j0; j < j1; j += V) f(j, std::min(V, j1 - j));
 }
 
 bool active(const int64_t* lengths, int64_t t, int64_t b) { return lengths == nullptr || t < lengths[b]; }
