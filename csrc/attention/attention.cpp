@@ -48,8 +48,8 @@ void transpose(int64_t rows, int64_t cols, const T* src, int64_t src_ld, T* dst)
 // The decoding products below read K's and V's rows in place, kRowGroup at a time: as many
 // independent FMA chains, where one would wait out each FMA's latency. They run at the speed
 // of memory, so each group first asks for the rows kPrefetchRows ahead: the hardware
-// prefetchers stop at every 4 KiB page, and a (16,32,1,4096,128) decode went from 103-119 to
-// 75-93 ms on an AMD EPYC (Zen 3) with it.
+// prefetchers stop at every 4 KiB page, and a (16,32,1,4096,128) decode went from 102-119 to
+// 75-106 ms on an AMD EPYC (Zen 3) with it.
 constexpr int64_t kRowGroup = 4;
 constexpr int64_t kPrefetchRows = 16;
 
