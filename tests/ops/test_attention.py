@@ -25,6 +25,7 @@ CASES = [
     (2, 2, 1, 65, 129, 32, 32, False, "bool"),
     (1, 2, 2, 1, 1025, 128, 128, False, "float"),  # decode: one query, long key/value cache
     (2, 3, 3, 33, 33, 256, 256, False, "padding"),  # key padding mask broadcast from (B, 1, 1, Lk)
+    (2, 4, 2, 3, 203, 38, 21, False, "bool"),     # few-row decode: GQA, keys in 4-row groups and a tail, partial vectors
     (1, 1, 1, 5, 0, 8, 8, False, None),           # no keys at all
     (0, 2, 2, 4, 4, 16, 16, False, None),         # empty batch
 ]
