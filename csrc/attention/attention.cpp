@@ -53,6 +53,15 @@ void transpose(int64_t rows, int64_t cols, const T* src, int64_t src_ld, T* dst)
 constexpr int64_t kRowGroup = 4;
 constexpr int64_t kPrefetchRows = 16;
 
+// Calls f(std::integral_constant<int, N>{}, j) for rows [j, j + N) of [0, n): groups of
+// kRowGroup rows, then the rows left one at a time.
+template <typename F>
+void for_row_groups(int64_t n, F f) {
+  int64_t j = 0;
+  for (; j + kRowGroup <= n; j += kRowGroup) f(std::integral_constant<int, kRowGroup>{}, j);
+  for (; j < n; ++j) f(std::integral_constant<int, 1>{}, j);
+}
+
 // Asks for rows [0, n) of b (ldb apart, `width` long) to be brought into cache.
 template <typename T>
 void prefetch_rows(const T* b, int64_t n, int64_t ldb, int64_t width) {
@@ -79,11 +88,9 @@ void dot_group(const T* a, const T* b, int64_t ldb, int64_t depth, T* c) {
 template <typename T>
 void dot_products(int64_t rows, int64_t cols, int64_t depth, const T* A, int64_t lda, const T* B, int64_t ldb, T* C) {
   for (int64_t i = 0; i < rows; ++i) {
-    int64_t j = 0;
-    for (; j + kRowGroup <= cols; j += kRowGroup) {
-      dot_group<kRowGroup>(A + i * lda, B + j * ldb, ldb, depth, C + i * cols + j);
-    }
-    for (; j < cols; ++j) dot_group<1>(A + i * lda, B + j * ldb, ldb, depth, C + i * cols + j);
+    for_row_groups(cols, [&](auto group, int64_t j) {
+      dot_group<decltype(group)::value>(A + i * lda, B + j * ldb, ldb, depth, C + i * cols + j);
+    });
   }
 }
 
@@ -104,11 +111,9 @@ void add_scaled_rows(const T* p, const T* b, int64_t ldb, int64_t width, T* acc)
 template <typename T>
 void add_row_products(int64_t rows, int64_t cols, int64_t depth, const T* A, const T* B, int64_t ldb, T* C) {
   for (int64_t i = 0; i < rows; ++i) {
-    int64_t j = 0;
-    for (; j + kRowGroup <= depth; j += kRowGroup) {
-      add_scaled_rows<kRowGroup>(A + i * depth + j, B + j * ldb, ldb, cols, C + i * cols);
-    }
-    for (; j < depth; ++j) add_scaled_rows<1>(A + i * depth + j, B + j * ldb, ldb, cols, C + i * cols);
+    for_row_groups(depth, [&](auto group, int64_t j) {
+      add_scaled_rows<decltype(group)::value>(A + i * depth + j, B + j * ldb, ldb, cols, C + i * cols);
+    });
   }
 }
 
