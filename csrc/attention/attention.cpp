@@ -156,9 +156,31 @@ void logits_row(T* row, int64_t bk, T scale, const Mask& mask, int64_t b, int64_
   }
 }
 
-// row[j] = exp(row[j] - max) for j < n, returning their sum: one pass over the row, not two.
+// The online softmax keeps each row's reference max where it is while the row's logits stay
+// below it + kRescaleAbove, so most key tiles skip the reduction to the tile's max, the
+// exponential of the old-to-new ratio and the rescaling of the accumulator (FlashAttention-4's
+// conditional rescaling). Each exp is then at most e^8 ~ 3e3, and a row's sum of them stays far
+// from overflow for any key count a tensor can hold.
 template <typename T>
-T exp_and_sum(T* row, int64_t n, T max) {
+constexpr T kRescaleAbove = T(8);
+
+// Whether some row[j], j < n, exceeds bound: a vector max and one compare, no horizontal reduction.
+template <typename T>
+bool any_above(const T* row, int64_t n, T bound) {
+  using Vec = Vectorized<T>;
+  constexpr int64_t V = Vec::size();
+  const Vec below(-std::numeric_limits<T>::infinity());
+  Vec top = below;
+  int64_t j = 0;
+  for (; j + V <= n; j += V) top = at::vec::clamp_min(Vec::loadu(row + j), top);  // max, no NaN checks
+  if (j < n) top = at::vec::clamp_min(Vec::set(below, Vec::loadu(row + j, n - j), n - j), top);
+  return (top > Vec(bound)).zero_mask() != (1 << V) - 1;  // a lane of the compare is nonzero
+}
+
+// row[j] = exp(row[j] - max) for j < n, in one pass, returning their sum by lanes: the caller
+// adds the lanes up once per row, not once per key tile.
+template <typename T>
+Vectorized<T> exp_and_sum(T* row, int64_t n, T max) {
   using Vec = Vectorized<T>;
   constexpr int64_t V = Vec::size();
   Vec sum(T(0));
@@ -173,7 +195,7 @@ T exp_and_sum(T* row, int64_t n, T max) {
     e.store(row + j, n - j);
     sum = sum + e;
   }
-  return at::vec::vec_reduce_all<T>([](Vec& x, Vec& y) { return x + y; }, sum);
+  return sum;
 }
 
 // A (B, H, L, E) tensor read or written in place: E contiguous, the other dims at any
@@ -256,12 +278,14 @@ class KeyValueHead {
 };
 
 // A thread's scratch for one query tile: the scaled queries, a tile of logits, the
-// output accumulator and the online softmax's running max and sum per row.
+// output accumulator, and the online softmax's reference max and sum (by vector lanes) per row.
 template <typename T>
 struct QueryTile {
+  static constexpr int64_t V = Vectorized<T>::size();
   std::vector<T> Q, S, acc, m, l;
   explicit QueryTile(const Shape& s)
-      : Q(kBlockQ * s.D), S(kBlockQ * kBlockK), acc(kBlockQ * s.Dv), m(kBlockQ), l(kBlockQ) {}
+      : Q(kBlockQ * s.D), S(kBlockQ * kBlockK), acc(kBlockQ * s.Dv), m(kBlockQ), l(kBlockQ * V) {}
+  T* l_lanes(int64_t i) { return l.data() + i * V; }
 };
 
 // Rows [i0, i0 + kBlockQ) of query head h of batch b: out and lse, by an online softmax over key tiles.
@@ -285,27 +309,31 @@ void attend_query_tile(const Shape& s, Rows<const T> q, const KeyValueHead<T>& k
     for (int64_t i = 0; i < bq; ++i) {
       T* row = t.S.data() + i * bk;
       logits_row(row, bk, T(1), mask, b, h, i0 + i, j0, causal);
-      const T tile_max = at::vec::reduce_all<T>([](Vec& x, Vec& y) { return at::vec::maximum(x, y); }, row, bk);
-      const T m_new = std::max(t.m[i], tile_max);
-      if (m_new == kNegInf) {  // every key so far is masked for this row
-        std::fill(row, row + bk, T(0));
-        continue;
+      if (t.m[i] == kNegInf || any_above(row, bk, t.m[i] + kRescaleAbove<T>)) {  // move the reference max
+        const T tile_max = at::vec::reduce_all<T>([](Vec& x, Vec& y) { return at::vec::maximum(x, y); }, row, bk);
+        const T m_new = std::max(t.m[i], tile_max);
+        if (m_new == kNegInf) {  // every key so far is masked for this row
+          std::fill(row, row + bk, T(0));
+          continue;
+        }
+        if (t.m[i] != kNegInf) {  // else l and acc are still 0
+          const T alpha = std::exp(t.m[i] - m_new);
+          (Vec::loadu(t.l_lanes(i)) * Vec(alpha)).store(t.l_lanes(i));
+          T* acc_row = t.acc.data() + i * s.Dv;
+          at::vec::map([alpha](Vec x) { return x * Vec(alpha); }, acc_row, acc_row, s.Dv);
+        }
+        t.m[i] = m_new;
       }
-      const T alpha = std::exp(t.m[i] - m_new);  // 0 when m[i] is -inf
-      t.l[i] = t.l[i] * alpha + exp_and_sum(row, bk, m_new);
-      if (alpha != T(1)) {  // the running max moved
-        T* acc_row = t.acc.data() + i * s.Dv;
-        at::vec::map([alpha](Vec x) { return x * Vec(alpha); }, acc_row, acc_row, s.Dv);
-      }
-      t.m[i] = m_new;
+      (Vec::loadu(t.l_lanes(i)) + exp_and_sum(row, bk, t.m[i])).store(t.l_lanes(i));
     }
     kv.add_values(bq, j0, bk, t.S.data(), t.acc.data());
   }
   T* L = lse + (b * s.Hq + h) * s.Lq + i0;
   for (int64_t i = 0; i < bq; ++i) {
-    const T inv = t.l[i] > T(0) ? T(1) / t.l[i] : T(0);
+    const T l = at::vec::vec_reduce_all<T>([](Vec& x, Vec& y) { return x + y; }, Vec::loadu(t.l_lanes(i)));
+    const T inv = l > T(0) ? T(1) / l : T(0);
     at::vec::map([inv](Vec x) { return x * Vec(inv); }, out.at(b, h, i0 + i), t.acc.data() + i * s.Dv, s.Dv);
-    L[i] = t.l[i] > T(0) ? t.m[i] + std::log(t.l[i]) : kNegInf;
+    L[i] = l > T(0) ? t.m[i] + std::log(l) : kNegInf;
   }
 }
 
