@@ -79,6 +79,29 @@ def test_matches_float64_reference(device, dtype, case, mode):
     assert ok, f"{case}: our error {ours_err:.3g} > 2 x PyTorch's {theirs_err:.3g} + {atol}"
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("rise", [6.0, 150.0], ids=["reference-kept", "reference-moved"])
+def test_logits_rising_along_the_keys(rise, dtype):
+    """The CPU forward moves a row's reference max only when a key tile's logits exceed it by more
+    than 8: logits rising by `rise` over 300 keys (three tiles) keep it (exps up to e^6) or move
+    it at every tile (e^150 would overflow float32 unmoved), forward and backward."""
+    g = torch.Generator().manual_seed(0)
+    lq, lk, d = 20, 300, 16
+    q = 1 + 0.1 * torch.randn(1, 2, lq, d, generator=g, dtype=torch.float64)
+    ramp = torch.linspace(0, rise, lk, dtype=torch.float64).view(1, 1, lk, 1)
+    k = ramp / math.sqrt(d) + 0.1 * torch.randn(1, 2, lk, d, generator=g, dtype=torch.float64)  # q.k / sqrt(d) ~ ramp
+    v = torch.randn(1, 2, lk, d, generator=g, dtype=torch.float64)
+    grad = torch.randn(1, 2, lq, d, generator=g, dtype=torch.float64)
+    q, k, v = (t.to(dtype) for t in (q, k, v))
+    with backend("ext"):
+        ours = run(sdpa, q, k, v, {}, grad.to(dtype))
+    theirs = run(reference, q, k, v, {}, grad.to(dtype))
+    oracle = run(reference, q.double(), k.double(), v.double(), {}, grad)
+    assert all(t.isfinite().all() for t in ours)
+    ours_err, theirs_err, ok = within_flash_rule(ours, theirs, oracle, tolerance(dtype)[0])
+    assert ok, f"our error {ours_err:.3g} > 2 x PyTorch's {theirs_err:.3g}"
+
+
 def test_matches_torch_sdpa_where_both_are_defined():
     q, k, v, kw = make(CASES[1], "cpu", torch.float64)
     with backend("ext"):
