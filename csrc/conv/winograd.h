@@ -302,20 +302,25 @@ void weight_transform_adjoint(const V* du, V* g) {
 
 // weight (K, C, ker) as U = G w G^T: one (C x K) matrix per position, written straight
 // into the column panels gemm_panels reads (common/gemm.h), zero-padded to whole panels.
-// The filters are vectorized along K, so the weight is first laid out (C, taps, K).
+// The filters are vectorized along K: a vector's filters (each channel's taps, C * taps apart)
+// are transposed into a buffer of taps vectors first. ATen's copy of the whole weight permuted
+// to (C, taps, K) took 7% of the time of a 256-channel 3x3 layer's forward on an Intel Xeon.
 template <typename T, int D>
 std::vector<T> transform_weight(const at::Tensor& weight, int64_t K, int64_t C) {
   using Vec = at::vec::Vectorized<T>;
-  constexpr int64_t NR = panel_width<T>(), taps = Depth<D>::ker * 9, P = Depth<D>::positions;
-  const at::Tensor w = weight.reshape({K, C, taps}).permute({1, 2, 0}).contiguous();
+  constexpr int64_t NR = panel_width<T>(), V = Vec::size(), taps = Depth<D>::ker * 9, P = Depth<D>::positions;
+  const at::Tensor filters = weight.reshape({K, C * taps}).contiguous();
+  const T* w = filters.const_data_ptr<T>();
   const int64_t panel = (K + NR - 1) / NR * C * NR;  // one position's panels
   std::vector<T> U(P * panel, T(0));
   at::parallel_for(0, C, 1, [&](int64_t c0, int64_t c1) {
     Vec g[taps], u[P];
+    T by_tap[taps * V];
     for (int64_t c = c0; c < c1; ++c) {
-      for (int64_t k = 0; k < K; k += Vec::size()) {  // never across a panel: NR is two vectors
-        const int64_t len = std::min<int64_t>(Vec::size(), K - k);
-        for (int64_t tap = 0; tap < taps; ++tap) g[tap] = Vec::loadu(w.const_data_ptr<T>() + (c * taps + tap) * K + k, len);
+      for (int64_t k = 0; k < K; k += V) {  // never across a panel: NR is two vectors
+        const int64_t len = std::min<int64_t>(V, K - k);
+        at::vec::transpose_mxn<T>(w + (k * C + c) * taps, C * taps, by_tap, V, int(len), int(taps));
+        for (int64_t tap = 0; tap < taps; ++tap) g[tap] = Vec::loadu(by_tap + tap * V, len);
         weight_transform<D>(g, u);
         for (int64_t pos = 0; pos < P; ++pos) u[pos].store(U.data() + pos * panel + k / NR * C * NR + c * NR + k % NR, len);
       }
