@@ -151,10 +151,14 @@ struct Volume {
 };
 
 // V[pos][c] (positions `stride` apart) = B^T d B, along every transformed dim, of the
-// input block at (d0, h0, w0) of `x`.
-template <typename T, int D>
-void transform_input(const Volume<const T>& x, int64_t d0, int64_t h0, int64_t w0, T* V, int64_t stride) {
+// input block at (d0, h0, w0) of `x`. A block inside x (most of them) is read without a
+// bounds check per pixel: kInside, a separate copy of the loop.
+template <typename T, int D, bool kInside>
+void transform_input_block(const Volume<const T>& x, int64_t d0, int64_t h0, int64_t w0, T* V, int64_t stride) {
   using Vec = at::vec::Vectorized<T>;
+  auto load = [&](int64_t d, int64_t h, int64_t w, int64_t c, int64_t len) C10_ALWAYS_INLINE_ATTRIBUTE {
+    return load_or_zero(kInside || x.inside(d, h, w), x.at(d, h, w) + c, len);
+  };
   for (int64_t c = 0; c < x.C; c += Vec::size()) {
     const int64_t len = std::min<int64_t>(Vec::size(), x.C - c);
     Vec v[Depth<D>::positions];
@@ -162,7 +166,7 @@ void transform_input(const Volume<const T>& x, int64_t d0, int64_t h0, int64_t w
       Vec* d = v + a * kSlice;  // d[i * 4 + j]
       for (int i = 0; i < 4; ++i) {
         for (int j = 0; j < 4; ++j) {
-          d[i * 4 + j] = load_or_zero(x.inside(d0 + a, h0 + i, w0 + j), x.at(d0 + a, h0 + i, w0 + j) + c, len);
+          d[i * 4 + j] = load(d0 + a, h0 + i, w0 + j, c, len);
         }
       }
       for (int j = 0; j < 4; ++j) input_1d(d[j], d[4 + j], d[8 + j], d[12 + j]);
@@ -173,6 +177,14 @@ void transform_input(const Volume<const T>& x, int64_t d0, int64_t h0, int64_t w
     }
     for (int pos = 0; pos < Depth<D>::positions; ++pos) v[pos].store(V + pos * stride + c, len);
   }
+}
+
+template <typename T, int D>
+void transform_input(const Volume<const T>& x, int64_t d0, int64_t h0, int64_t w0, T* V, int64_t stride) {
+  if (x.inside(d0, h0, w0) && x.inside(d0 + Depth<D>::in - 1, h0 + 3, w0 + 3)) {
+    return transform_input_block<T, D, true>(x, d0, h0, w0, V, stride);
+  }
+  transform_input_block<T, D, false>(x, d0, h0, w0, V, stride);
 }
 
 // The outputs A^T M A, along every transformed dim, of one tile (M[pos][k], positions
